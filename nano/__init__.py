@@ -1,0 +1,1 @@
+"""Nano: a lightweight private cloud on KVM servers."""

@@ -1,0 +1,34 @@
+"""Packaging for Nano, a lightweight private cloud on KVM."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="nano-cloud",
+    version="0.1.0.dev0",
+    description="A lightweight private cloud on KVM: Core, Cell, FrontEnd",
+    python_requires=">=3.11",
+    packages=find_packages(include=["nano", "nano.*", "tools", "tools.*"]),
+    install_requires=[
+        "twisted>=24.7",
+        "klein>=24.8",
+        "treq>=24.9",
+        "pyrsistent>=0.20",
+        "service-identity>=24.1",
+        "attrs>=23.1",
+        "orjson>=3.10",
+        "libvirt-python>=9.0",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-twisted>=1.14",
+            "hypothesis>=6.100",
+            "ruff>=0.6",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "nano-journal = tools.nano_journal:main",
+        ],
+    },
+)
