@@ -1,0 +1,100 @@
+"""
+Core's domain events: compute pools and system templates.
+
+Core's journal is read through :data:`CORE_EVENTS`. A compute pool's
+aggregate id is its name; a system template's aggregate id is its id. A
+``...Modified`` event carries every setting after the change, not only
+the changed ones, so that replaying it needs no earlier event.
+"""
+
+import attrs
+
+from ._event import Event
+from ._registry import EventRegistry
+
+CORE_EVENTS = EventRegistry()
+
+_text = attrs.validators.instance_of(str)
+_optional_text = attrs.validators.optional(_text)
+_flag = attrs.validators.instance_of(bool)
+
+
+@CORE_EVENTS.event("ComputePoolCreated")
+class ComputePoolCreated(Event):
+    """
+    A compute pool was created.
+
+    :ivar storage: the name of its shared storage pool, or ``None`` for
+        the Cells' local disks.
+    :ivar network: the name of its address pool, or ``None`` when
+        instances get no managed addresses.
+    :ivar failover: whether instances of a lost Cell move to other Cells
+        (needs shared storage).
+    """
+
+    storage: str | None = attrs.field(default=None, validator=_optional_text)
+    network: str | None = attrs.field(default=None, validator=_optional_text)
+    failover: bool = attrs.field(default=False, validator=_flag)
+    enabled: bool = attrs.field(default=True, validator=_flag)
+
+
+@CORE_EVENTS.event("ComputePoolModified")
+class ComputePoolModified(Event):
+    """
+    A compute pool's settings changed, and the fields are its new ones.
+
+    A disabled pool gets no new instances.
+    """
+
+    storage: str | None = attrs.field(validator=_optional_text)
+    network: str | None = attrs.field(validator=_optional_text)
+    failover: bool = attrs.field(validator=_flag)
+    enabled: bool = attrs.field(validator=_flag)
+
+
+@CORE_EVENTS.event("ComputePoolDeleted")
+class ComputePoolDeleted(Event):
+    """A compute pool was deleted."""
+
+
+@attrs.frozen(kw_only=True)
+class _SystemTemplateSettings(Event):
+    """
+    The device set of a system template, shared by its events.
+
+    :ivar name: the name shown to users, such as ``CentOS 7``.
+    :ivar admin: the name of the guest's administrator account.
+    :ivar operating_system: ``linux`` or ``windows``.
+    :ivar disk: the disk bus (``scsi``, ``sata``, ``ide``, ...).
+    :ivar network: the NIC model (``virtio``, ``e1000``, ``rtl8139``).
+    :ivar display: the video device (``vga``, ``cirrus``, ``virtio``,
+        ``qxl`` or ``none``).
+    :ivar control: the remote console protocol (``vnc`` or ``spice``).
+    :ivar usb: the USB controller model, or ``none``.
+    :ivar tablet: the tablet input bus (``usb``, ``virtio`` or ``none``).
+    """
+
+    name: str = attrs.field(validator=_text)
+    admin: str = attrs.field(validator=_text)
+    operating_system: str = attrs.field(validator=_text)
+    disk: str = attrs.field(validator=_text)
+    network: str = attrs.field(validator=_text)
+    display: str = attrs.field(validator=_text)
+    control: str = attrs.field(validator=_text)
+    usb: str = attrs.field(validator=_text)
+    tablet: str = attrs.field(validator=_text)
+
+
+@CORE_EVENTS.event("SystemTemplateCreated")
+class SystemTemplateCreated(_SystemTemplateSettings):
+    """A system template was created: an OS name mapped to a device set."""
+
+
+@CORE_EVENTS.event("SystemTemplateModified")
+class SystemTemplateModified(_SystemTemplateSettings):
+    """A system template changed, and the fields are its new settings."""
+
+
+@CORE_EVENTS.event("SystemTemplateDeleted")
+class SystemTemplateDeleted(Event):
+    """A system template was deleted."""

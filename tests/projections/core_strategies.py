@@ -1,0 +1,73 @@
+"""Hypothesis strategies for Core's events, shared by the tests here."""
+
+from datetime import UTC, datetime
+
+from hypothesis import strategies as st
+
+from nano.events.core import (
+    ComputePoolCreated,
+    ComputePoolDeleted,
+    ComputePoolModified,
+    SystemTemplateCreated,
+    SystemTemplateDeleted,
+    SystemTemplateModified,
+)
+
+# A few ids, so that generated modifications and deletions often hit an
+# entry that an earlier event created.
+pool_names = st.sampled_from(["default", "fast", "pool-3"])
+template_ids = st.sampled_from(["t-1", "t-2", "t-3"])
+
+# NOTE: format_time writes years before 1000 with fewer than four digits,
+# and parse_time rejects those, so generated times stay in 1000-9999.
+times = st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.just(UTC))
+task_ids = st.none() | st.text(max_size=12)
+optional_names = st.none() | st.text(max_size=12)
+
+
+def _base(aggregate_ids):
+    return {
+        "aggregate_id": aggregate_ids,
+        "time": times,
+        "task_id": task_ids,
+    }
+
+
+_pool_settings = {
+    "storage": optional_names,
+    "network": optional_names,
+    "failover": st.booleans(),
+    "enabled": st.booleans(),
+}
+_template_settings = {
+    name: st.text(max_size=10)
+    for name in [
+        "name",
+        "admin",
+        "operating_system",
+        "disk",
+        "network",
+        "display",
+        "control",
+        "usb",
+        "tablet",
+    ]
+}
+
+core_events = st.one_of(
+    st.builds(ComputePoolCreated, **_base(pool_names), **_pool_settings),
+    st.builds(ComputePoolModified, **_base(pool_names), **_pool_settings),
+    st.builds(ComputePoolDeleted, **_base(pool_names)),
+    st.builds(
+        SystemTemplateCreated, **_base(template_ids), **_template_settings
+    ),
+    st.builds(
+        SystemTemplateModified, **_base(template_ids), **_template_settings
+    ),
+    st.builds(SystemTemplateDeleted, **_base(template_ids)),
+)
+
+
+def numbered(events):
+    """Pair events with sequence numbers from 1, as a journal reads."""
+    return list(enumerate(events, start=1))
