@@ -1,0 +1,325 @@
+"""
+The journal: durable, ordered event appends with group commit.
+
+Appends are numbered and encoded on the reactor thread. One writer thread
+writes each batch with a single ``write`` and ``fdatasync``, while new
+appends collect into the next batch; the Deferreds fire on the reactor
+thread, in sequence order, once their batch is on disk.
+"""
+
+import enum
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+from ._errors import (
+    JournalClosedError,
+    JournalCorruptError,
+    JournalFailedError,
+    JournalWriteError,
+)
+from ._event import Event
+from ._files import lock_directory
+from ._lines import LineDamage, encode_line, list_segments, parse_record
+from ._recovery import recover
+from ._registry import EventRegistry, RegistryError
+from ._scan import walk
+from ._segment_writer import SegmentWriter
+
+
+class _State(enum.Enum):
+    IDLE = "idle"  # nothing to write
+    SCHEDULED = "scheduled"  # a flush runs on the next reactor turn
+    WRITING = "writing"  # a batch is with the writer thread
+    CLOSING = "closing"  # close() waits for the last batches
+    FAILED = "failed"  # a write failed: appends fail until restart
+    CLOSED = "closed"
+
+
+class WriterThread:
+    """The single thread that runs every blocking write of one journal."""
+
+    def __init__(self, reactor):
+        self._reactor = reactor
+        self._pool = ThreadPool(1, 1, name="nano-journal-writer")
+        self._pool.start()
+        self._trigger = reactor.addSystemEventTrigger(
+            "during", "shutdown", self._pool.stop
+        )
+
+    def run(self, function: Callable, *args) -> Deferred:
+        """Call ``function(*args)`` in the thread; fire with its result."""
+        return deferToThreadPool(self._reactor, self._pool, function, *args)
+
+    def stop(self) -> None:
+        """Stop the thread once its work is done."""
+        self._reactor.removeSystemEventTrigger(self._trigger)
+        self._pool.stop()
+
+
+class Journal:
+    """
+    An append-only journal of events in one directory.
+
+    Open it with :meth:`open`. Only one :class:`Journal` (in any process)
+    has a directory open at a time: a lock file enforces that.
+
+    :ivar directory: the journal directory.
+    :ivar registry: the event types it reads and writes.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        directory: Path,
+        registry: EventRegistry,
+        reactor,
+        writer: SegmentWriter,
+        thread,
+        last_seq: int,
+        lock: int,
+    ):
+        self.directory = directory
+        self.registry = registry
+        self._reactor = reactor
+        self._writer = writer
+        self._thread = thread
+        self._lock = lock
+        self._last_seq = last_seq
+        self._next_seq = last_seq + 1
+        self._state = _State.IDLE
+        self._lines: list[bytes] = []
+        self._waiting: list[Deferred] = []
+        self._failure: JournalWriteError | None = None
+        self._close_waiters: list[Deferred] = []
+
+    @classmethod
+    def open(
+        cls,
+        directory,
+        registry: EventRegistry,
+        reactor=None,
+        *,
+        segment_bytes: int = 64 * 2**20,
+    ) -> "Journal":
+        """
+        Open (or create) the journal in ``directory``, recovering it first.
+
+        Recovery cuts a torn last line into a side file, with a warning.
+
+        :param reactor: ``None`` for the global reactor, which only
+            top-level code should use.
+        :param segment_bytes: the size at which a new segment starts.
+        :raises JournalCorruptError: damage that recovery must not cut,
+            naming the file, line and repair command.
+        :raises JournalLockedError: the journal is open elsewhere.
+        :raises RegistryError: the registry lacks an upcaster.
+        """
+        if reactor is None:
+            from twisted.internet import reactor
+        return open_journal(
+            directory, registry, reactor, WriterThread(reactor), segment_bytes
+        )
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest event on disk, 0 if none."""
+        return self._last_seq
+
+    def append(self, event: Event) -> Deferred:
+        """
+        Append ``event``; the result fires with its sequence number once
+        the event is on disk.
+
+        :return: a Deferred that fails with :class:`RegistryError` for an
+            unregistered event, :class:`JournalWriteError` when its batch
+            could not be written, :class:`JournalFailedError` after an
+            earlier write failure, and :class:`JournalClosedError` once
+            :meth:`close` was called.
+        """
+        if self._state in (_State.FAILED, _State.CLOSING, _State.CLOSED):
+            return fail(self._rejection())
+        try:
+            record = self.registry.encode(event)
+        except RegistryError:
+            return fail()
+        seq = self._next_seq
+        self._next_seq += 1
+        self._lines.append(encode_line(seq, record))
+        acknowledged = Deferred()
+        self._waiting.append(acknowledged)
+        if self._state is _State.IDLE:
+            self._state = _State.SCHEDULED
+            self._reactor.callLater(0, self._flush)
+        return acknowledged
+
+    def read(self, after: int = 0) -> Iterator[tuple[int, Event]]:
+        """
+        Yield ``(seq, event)`` for the events on disk with seq > ``after``,
+        in order, up to :attr:`last_seq` as it was when reading began.
+
+        :raises JournalCorruptError: at a damaged line.
+        :raises EventDecodeError: at an event the registry cannot decode.
+        """
+        return _read(self.directory, self.registry, after, self._last_seq)
+
+    def close(self) -> Deferred:
+        """
+        Close the journal once the appends already made are written.
+
+        :return: a Deferred that fires with ``None`` when the files are
+            closed and the lock is released.
+        """
+        if self._state is _State.CLOSED:
+            return succeed(None)
+        closed = Deferred()
+        self._close_waiters.append(closed)
+        if self._state in (_State.IDLE, _State.FAILED):
+            self._finish_close()
+        elif self._state is not _State.CLOSING:
+            self._state = _State.CLOSING
+        return closed
+
+    def _rejection(self) -> Exception:
+        if self._state is _State.FAILED:
+            return JournalFailedError(self.directory, self._failure)
+        return JournalClosedError(self.directory)
+
+    def _flush(self) -> None:
+        """Hand the pending appends to the writer thread as one batch."""
+        if not self._lines:
+            if self._state is _State.CLOSING:
+                self._finish_close()
+            else:
+                self._state = _State.IDLE
+            return
+        lines, waiting = self._lines, self._waiting
+        self._lines, self._waiting = [], []
+        first_seq = self._next_seq - len(lines)
+        if self._state is not _State.CLOSING:
+            self._state = _State.WRITING
+        written = self._thread.run(
+            self._writer.write, first_seq, b"".join(lines)
+        )
+        written.addCallbacks(
+            self._written,
+            self._write_failed,
+            callbackArgs=(first_seq, waiting),
+            errbackArgs=(waiting,),
+        )
+
+    def _written(self, _, first_seq: int, waiting: list[Deferred]) -> None:
+        self._last_seq = first_seq + len(waiting) - 1
+        for seq, acknowledged in enumerate(waiting, first_seq):
+            acknowledged.callback(seq)
+        self._flush()
+
+    def _write_failed(self, failure, waiting: list[Deferred]) -> None:
+        error = failure.value
+        if not isinstance(error, JournalWriteError):
+            error = JournalWriteError(self.directory, OSError(str(error)))
+        self.log.failure(
+            "Journal write failed in {directory}; appends now fail",
+            failure,
+            directory=str(self.directory),
+        )
+        closing = self._state is _State.CLOSING
+        self._state = _State.FAILED
+        self._failure = error
+        for acknowledged in waiting:
+            acknowledged.errback(error)
+        self._fail_pending()
+        if closing:
+            self._finish_close()
+
+    def _fail_pending(self) -> None:
+        waiting = self._waiting
+        self._lines, self._waiting = [], []
+        for acknowledged in waiting:
+            acknowledged.errback(self._rejection())
+
+    def _finish_close(self) -> None:
+        self._state = _State.CLOSED
+        done = self._thread.run(self._writer.close)
+        done.addBoth(self._closed)
+
+    def _closed(self, result) -> None:
+        self._thread.stop()
+        os.close(self._lock)
+        waiters, self._close_waiters = self._close_waiters, []
+        for closed in waiters:
+            closed.callback(None)
+        return result
+
+
+def open_journal(
+    directory, registry: EventRegistry, reactor, thread, segment_bytes: int
+) -> Journal:
+    """
+    Open a journal whose writes run through ``thread``, an object with
+    ``run(function, *args) -> Deferred`` and ``stop()``; see
+    :meth:`Journal.open`.
+    """
+    if segment_bytes < 1:
+        raise ValueError(
+            f"invalid segment_bytes {segment_bytes}: must be at least 1"
+        )
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    registry.check()
+    lock = lock_directory(directory)
+    try:
+        last_seq, active = recover(directory)
+        writer = SegmentWriter(directory, segment_bytes, active)
+    except BaseException:
+        os.close(lock)
+        raise
+    return Journal(
+        directory, registry, reactor, writer, thread, last_seq, lock
+    )
+
+
+def _read(directory, registry, after, last_seq):
+    segments = list_segments(directory)
+    if last_seq <= after or not segments:
+        return
+    start = _segment_index(segments, after + 1)
+    expected = segments[start][0] if start else 1
+    for entry in walk(segments[start:], expected=expected):
+        if entry.damage is not None:
+            raise JournalCorruptError(
+                entry.path, entry.line, entry.damage.message
+            )
+        if entry.seq <= after:
+            continue
+        yield entry.seq, _decode(registry, entry)
+        # The writer may be appending past last_seq: stop before that.
+        if entry.seq >= last_seq:
+            return
+
+
+def _segment_index(segments, seq: int) -> int:
+    """Return the index of the segment that holds ``seq``."""
+    index = 0
+    for candidate, (first, _) in enumerate(segments):
+        if first > seq:
+            break
+        index = candidate
+    return index
+
+
+def _decode(registry: EventRegistry, entry) -> Event:
+    position = f"{entry.path}:{entry.line}"
+    try:
+        record = parse_record(entry.data)
+    except LineDamage as damage:
+        raise JournalCorruptError(
+            entry.path, entry.line, damage.message
+        ) from None
+    return registry.decode(record, position)

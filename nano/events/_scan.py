@@ -1,0 +1,103 @@
+"""
+Walking journal segments line by line, with checksum and sequence checks.
+
+Every reader (replay, recovery, verification, repair) goes through
+:func:`walk`, so they agree on what counts as damage.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from ._lines import LineDamage, check_line
+
+
+class Entry(NamedTuple):
+    """
+    One line of a segment, checked.
+
+    :ivar offset: the byte offset of the line's start in its file.
+    :ivar data: the line's bytes, without the newline.
+    :ivar seq: the line's sequence number, or ``None`` when damaged.
+    :ivar damage: what is wrong with the line, or ``None`` when intact.
+    """
+
+    path: Path
+    line: int
+    offset: int
+    data: bytes
+    seq: int | None
+    damage: LineDamage | None
+
+
+def walk(segments: list[tuple[int, Path]], expected: int) -> Iterator[Entry]:
+    """
+    Yield every line of ``segments`` in order, checked.
+
+    A line whose checksum holds but whose sequence number is not the next
+    one is damaged too (a gap or a duplicate). After a damaged line the
+    count restarts from the next intact line, so that one bad line is
+    reported once.
+
+    :param segments: ``(first seq, path)`` pairs, oldest first.
+    :param expected: the sequence number the first line must carry.
+    """
+    for first, path in segments:
+        if expected is not None and first != expected:
+            yield _misnamed(path, first, expected)
+        expected = first
+        for entry in _segment_entries(path):
+            if entry.damage is not None:
+                expected = None
+            elif expected is not None and entry.seq != expected:
+                yield entry._replace(damage=_out_of_order(entry, expected))
+                expected = entry.seq + 1
+                continue
+            else:
+                expected = entry.seq + 1
+            yield entry
+
+
+def _segment_entries(path: Path) -> Iterator[Entry]:
+    pieces = path.read_bytes().split(b"\n")
+    tail = pieces.pop()
+    offset = 0
+    for number, data in enumerate(pieces, 1):
+        try:
+            seq = check_line(data)
+        except LineDamage as damage:
+            yield Entry(path, number, offset, data, None, damage)
+        else:
+            yield Entry(path, number, offset, data, seq, None)
+        offset += len(data) + 1
+    if tail:
+        damage = LineDamage("incomplete last line (no newline)", torn=True)
+        yield Entry(path, len(pieces) + 1, offset, tail, None, damage)
+
+
+def _out_of_order(entry: Entry, expected: int) -> LineDamage:
+    if entry.seq > expected:
+        message = (
+            f"sequence gap: expected seq {expected}, found {entry.seq} "
+            f"(seqs {expected} to {entry.seq - 1} are missing)"
+        )
+    else:
+        message = (
+            f"duplicate or out-of-order seq {entry.seq}: "
+            f"expected seq {expected}"
+        )
+    return LineDamage(message, torn=False)
+
+
+def _misnamed(path: Path, first: int, expected: int) -> Entry:
+    if expected == 1:
+        message = (
+            f"the oldest segment starts at seq {first}: "
+            "the segments before it are missing"
+        )
+    else:
+        message = (
+            f"segment name says it starts at seq {first}, but the "
+            f"previous segment ends at seq {expected - 1}"
+        )
+    return Entry(path, 1, 0, b"", None, LineDamage(message, torn=False))
