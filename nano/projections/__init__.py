@@ -8,6 +8,8 @@ newest snapshot and replays the journal after it (:func:`load`), and
 :func:`compact` writes a snapshot so that the next start-up replays less.
 """
 
+from ._live import LiveProjection
+from ._load import compact, load
 from ._projection import Projected, Projection, SnapshotFormatError, fold
 from .core import CoreProjection
 
@@ -19,8 +21,11 @@ PROJECTIONS: dict[str, Projection] = {
 __all__ = [
     "PROJECTIONS",
     "CoreProjection",
+    "LiveProjection",
     "Projected",
     "Projection",
     "SnapshotFormatError",
+    "compact",
     "fold",
+    "load",
 ]
