@@ -1,0 +1,7 @@
+"""
+``nano-journal``: verify, dump, replay, compact and repair event journals.
+"""
+
+from ._main import main
+
+__all__ = ["main"]
