@@ -559,3 +559,13 @@ def test_installed_script(journal):
     assert missing.returncode == 2
     assert missing.stderr.startswith("nano-journal: error: journal directory")
     assert "Traceback" not in missing.stderr
+
+
+def test_unreadable_segment(capsys, tmp_path):
+    """A segment that cannot be read is one error line, not a traceback."""
+    (tmp_path / SEGMENT).mkdir()
+    status, _, err = run(capsys, "stats", tmp_path)
+    assert status == 1
+    assert err == (
+        f"nano-journal: error: {tmp_path / SEGMENT}: Is a directory\n"
+    )

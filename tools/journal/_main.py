@@ -59,13 +59,21 @@ def _run(argv) -> int:
         return _fail(str(error), error.status)
     except (JournalCorruptError, JournalLockedError, RegistryError) as error:
         return _fail(str(error), 1)
+    except BrokenPipeError:
+        raise
     except OSError as error:
-        return _fail(f"{error.filename or ''}: {error.strerror}", 1)
+        return _fail(_describe(error), 1)
 
 
 def _fail(message: str, status: int) -> int:
     print(f"nano-journal: error: {message}", file=sys.stderr)
     return status
+
+
+def _describe(error: OSError) -> str:
+    if error.filename is None:
+        return str(error)
+    return f"{error.filename}: {error.strerror}"
 
 
 def _print_warning(event) -> None:
