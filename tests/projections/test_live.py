@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import pytest_twisted
 from journal_helpers import append_all, close, open_test_journal, settle
+from twisted.internet import reactor
+from twisted.internet.defer import gatherResults
 from twisted.trial.unittest import SynchronousTestCase
 
-from nano.events import JournalClosedError, read_snapshot, utc_time
+from nano.events import Journal, JournalClosedError, read_snapshot, utc_time
 from nano.events.core import (
     CORE_EVENTS,
     ComputePoolCreated,
@@ -107,3 +110,32 @@ class LiveProjectionTests(SynchronousTestCase):
         self.assertEqual(snapshot.seq, 2)
         self.assertEqual(snapshot.state["last_event"]["aggregate_id"], "b")
         self.assertEqual(load(projection, self.journal), live.current)
+
+
+@pytest_twisted.inlineCallbacks
+def test_real_writer_thread(tmp_path):
+    """
+    Under the real reactor and writer thread, 200 concurrent records all
+    fold in sequence order, a snapshot is written mid-way, and a restart
+    loads the same state from it.
+    """
+    journal = Journal.open(tmp_path, CORE_EVENTS, reactor, segment_bytes=4096)
+    live = LiveProjection(projection, journal)
+    first = [live.record(pool(f"p{index}")) for index in range(100)]
+    yield gatherResults(first)
+    live.compact()
+    second = [
+        live.record(ComputePoolDeleted(aggregate_id=f"p{index}", time=T0))
+        for index in range(0, 100, 2)
+    ]
+    positions = yield gatherResults(second)
+    yield journal.close()
+
+    assert [p.position for p in positions] == list(range(101, 151))
+    assert len(live.current.state.pools) == 50
+    reopened = Journal.open(tmp_path, CORE_EVENTS, reactor)
+    try:
+        assert read_snapshot(tmp_path, "core").seq == 100
+        assert load(projection, reopened) == live.current
+    finally:
+        yield reopened.close()
