@@ -14,18 +14,27 @@ Settings come from ``config/domain.cfg`` (:class:`FabricConfig`).
 """
 
 from ._config import FabricConfig, ensure_secret
-from ._endpoint import ConnectTimeout, Endpoint
+from ._connector import CoreConnector, fixed_core
+from ._discovery import DiscoveryClient, DiscoveryError, DiscoveryResponder
+from ._endpoint import MAX_PACKET_SIZE, ConnectTimeout, Endpoint
+from ._interface import InterfaceError, resolve_interface
 from ._messages import ErrorReply, Message, MessageError, MessageRegistry
 from ._observer import IPeerObserver
 from ._peer import Peer, PeerClosed
 from ._session import PeerDisconnected, RemoteError, RequestTimeout, Session
 
 __all__ = [
+    "MAX_PACKET_SIZE",
     "ConnectTimeout",
+    "CoreConnector",
+    "DiscoveryClient",
+    "DiscoveryError",
+    "DiscoveryResponder",
     "Endpoint",
     "ErrorReply",
     "FabricConfig",
     "IPeerObserver",
+    "InterfaceError",
     "Message",
     "MessageError",
     "MessageRegistry",
@@ -36,4 +45,6 @@ __all__ = [
     "RequestTimeout",
     "Session",
     "ensure_secret",
+    "fixed_core",
+    "resolve_interface",
 ]

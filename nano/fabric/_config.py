@@ -99,6 +99,11 @@ _KEYS = {
         lambda v: type(v) is int and (v == 0 or 512 <= v <= 65507),
         "0 (choose by address) or a size from 512 to 65507 bytes",
     ),
+    "socket_buffer": (
+        4 * 1024 * 1024,
+        lambda v: type(v) is int and v >= 65536,
+        "a size of at least 65536 bytes",
+    ),
     "max_message": (
         64 * 1024 * 1024,
         lambda v: type(v) is int and v >= 1024,
@@ -138,6 +143,7 @@ class FabricConfig:
     window: int = 512
     max_datagram: int = 0
     max_message: int = 64 * 1024 * 1024
+    socket_buffer: int = 4 * 1024 * 1024
 
     @classmethod
     def from_dict(cls, values: dict, path="<config>") -> "FabricConfig":

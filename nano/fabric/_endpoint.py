@@ -11,6 +11,7 @@ packet numbers and a replay window drop repeats.
 
 import ipaddress
 import os
+import socket
 
 import orjson
 from twisted.internet.defer import Deferred, gatherResults
@@ -84,6 +85,22 @@ class Endpoint(DatagramProtocol):
         self._handshakes: dict[tuple[bytes, int], Peer] = {}
         self._peers: dict[bytes, Peer] = {}
         self._connecting: dict[Peer, Deferred] = {}
+
+    def startProtocol(self):
+        """Enlarge the socket buffers to ``socket_buffer`` bytes."""
+        handle = getattr(self.transport, "socket", None)
+        if handle is None:
+            return
+        size = self.config.socket_buffer
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                handle.setsockopt(socket.SOL_SOCKET, option, size)
+            except OSError as error:
+                self.log.warn(
+                    "Cannot set the socket buffer to {size} bytes: {error}",
+                    size=size,
+                    error=error,
+                )
 
     @property
     def peers(self) -> list[Peer]:

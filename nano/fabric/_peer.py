@@ -69,7 +69,11 @@ class Peer:
             config.retransmit_max,
         )
         self._sender = Sender(
-            max_payload, config.window, config.max_message, rto
+            max_payload,
+            config.window,
+            config.max_message,
+            rto,
+            config.socket_buffer // 2,
         )
         self._receiver = Receiver(config.window, config.max_message)
         self._sack_bytes = (config.window + 7) // 8
@@ -212,21 +216,23 @@ class Peer:
 
     def _apply_ack(self, header, sack=None):
         sender = self._sender
-        before = sender.acked_below
+        acked_below = sender.acked_below
+        in_flight = len(sender.in_flight)
         now = self._clock.seconds()
         if sack is None:
             sack = header.sack
         resend = sender.acknowledge(header.ack, sack, now)
         for seq in resend:
             self._write(Kind.DATA, seq, sender.resend(seq, now))
-        if sender.acked_below != before:
-            if sender.in_flight:
-                self._arm_retransmit()
-            else:
-                self._cancel("rto")
-            if sender.unsent:
-                self._schedule("flush", 0, self._flush)
-            elif sender.idle:
+        if len(sender.in_flight) < in_flight and sender.unsent:
+            self._schedule("flush", 0, self._flush)
+        if sender.acked_below == acked_below:
+            return
+        if sender.in_flight:
+            self._arm_retransmit()
+        else:
+            self._cancel("rto")
+            if not sender.unsent:
                 self.sender_idle()
 
     # Receiving.

@@ -16,6 +16,16 @@ from ._rto import RetransmitTimeout
 
 LENGTH = struct.Struct("!I")
 SACK_BITS = 64
+#: Congestion window, in segments, at the start and after a timeout.
+INITIAL_CONGESTION = 32
+MIN_CONGESTION = 16
+#: The congestion window is multiplied by this after a loss, as in CUBIC
+#: (RFC 9438); gentler than Reno's halving, since the fabric runs on
+#: LANs where a lost datagram is more often noise than congestion.
+LOSS_FACTOR = 0.7
+#: Seconds a segment may arrive late before it counts as lost when a
+#: later one was acked (on top of a quarter of the smoothed RTT).
+REORDER_WINDOW = 0.001
 
 
 class ProtocolError(Exception):
@@ -35,8 +45,15 @@ class Sender:
     """
     The sending half: queued bytes, segments in flight, retransmission.
 
-    :param window: the most segments in flight, counted from the oldest
-        unacknowledged one; the receiver accepts the same range.
+    Two limits bound the segments in flight. The flow-control window
+    counts from the oldest unacknowledged segment, because the receiver
+    accepts the same range. The congestion window, in segments, grows
+    as in TCP (RFC 5681) up to ``max_in_flight_bytes`` and shrinks when
+    a loss is detected, so that a burst does not overflow the peer's
+    socket buffer over and over.
+
+    :param window: the flow-control window, in segments.
+    :param max_in_flight_bytes: the most payload bytes in flight.
     """
 
     def __init__(
@@ -45,9 +62,16 @@ class Sender:
         window: int,
         max_message: int,
         rto: RetransmitTimeout,
+        max_in_flight_bytes: int = 2 * 1024 * 1024,
     ):
         self._max_payload = max_payload
         self._window = window
+        self._max_congestion = max(
+            MIN_CONGESTION, min(window, max_in_flight_bytes // max_payload)
+        )
+        self.congestion = min(INITIAL_CONGESTION, self._max_congestion)
+        self._threshold = self._max_congestion
+        self._recovery_until = 0
         self._max_message = max_message
         self.rto = rto
         self._unsent = bytearray()
@@ -81,7 +105,10 @@ class Sender:
 
     def take(self, now: float) -> list[tuple[int, bytes]]:
         """Cut new segments from the stream, as many as the window allows."""
-        room = self.acked_below + self._window - self.next_seq
+        room = min(
+            self.acked_below + self._window - self.next_seq,
+            int(self.congestion) - len(self.in_flight),
+        )
         unsent = self._unsent
         segments = []
         start = 0
@@ -105,9 +132,10 @@ class Sender:
         only if it was sent once (Karn's rule), so a segment that arrived
         long ago but is acked only now does not inflate the estimate.
 
-        :return: sequence numbers to resend now: holes below three or
-            more selectively acked segments, sent at least one smoothed
-            round trip ago (fast retransmit).
+        :return: sequence numbers to resend now: segments below one that
+            was selectively acked, sent more than a smoothed round trip
+            plus a reordering allowance ago (fast retransmit, after the
+            time-based loss detection of RACK, RFC 8985).
         :raises ProtocolError: the ack covers segments never sent.
         """
         if ack > self.next_seq:
@@ -115,6 +143,7 @@ class Sender:
                 f"ack {ack} is beyond the next sequence number {self.next_seq}"
             )
         in_flight = self.in_flight
+        before = len(in_flight)
         newest = None
         for seq in range(self.acked_below, ack):
             newest = in_flight.pop(seq, newest)
@@ -127,12 +156,29 @@ class Sender:
             newest = in_flight.pop(highest, newest)
         if newest is not None and not newest.retransmitted:
             self.rto.sample(now - newest.sent_at)
-        if highest - ack < 3:
+        self._grow(before - len(in_flight))
+        if not highest:
             return []
-        return self._holes(ack, highest - 2, now)
+        holes = self._holes(ack, highest, now)
+        if holes and holes[0] >= self._recovery_until:
+            self._shrink(self.congestion * LOSS_FACTOR)
+        return holes
+
+    def _grow(self, acked):
+        if self.congestion < self._threshold:
+            self.congestion += acked
+        else:
+            self.congestion += acked / self.congestion
+        self.congestion = min(self.congestion, self._max_congestion)
+
+    def _shrink(self, congestion):
+        self._threshold = max(MIN_CONGESTION, self.congestion / 2)
+        self.congestion = max(MIN_CONGESTION, congestion)
+        self._recovery_until = self.next_seq
 
     def _holes(self, start, stop, now):
-        wait = self.rto.srtt or 0.0
+        srtt = self.rto.srtt or 0.0
+        wait = srtt + max(srtt / 4, REORDER_WINDOW)
         resend = []
         for seq in range(start, stop):
             segment = self.in_flight.get(seq)
@@ -152,6 +198,8 @@ class Sender:
                 expired.append(seq)
                 if len(expired) == limit:
                     break
+        if expired:
+            self._shrink(MIN_CONGESTION)
         return expired
 
     def resend(self, seq: int, now: float) -> bytes:

@@ -1,0 +1,182 @@
+"""
+A Core or Cell made of nothing but the fabric, for integration tests.
+
+It prints one JSON object per line for each thing that happens (peer
+connected, lost, disconnected; request results), so that a test can
+follow several of these processes running in their own namespaces::
+
+    python fabric_node.py core --config domain.cfg --name Core_1
+    python fabric_node.py cell --config domain.cfg --name Cell_1 \\
+        --requests 200
+"""
+
+import argparse
+import hashlib
+import sys
+import time
+
+import orjson
+from twisted.internet import defer, task
+
+from nano.fabric import (
+    MAX_PACKET_SIZE,
+    CoreConnector,
+    DiscoveryClient,
+    DiscoveryResponder,
+    Endpoint,
+    FabricConfig,
+    MessageRegistry,
+    Session,
+    fixed_core,
+    resolve_interface,
+)
+
+registry = MessageRegistry()
+
+
+@registry.message("EchoRequest")
+class EchoRequest:
+    data: str
+    number: int
+
+
+@registry.message("EchoReply")
+class EchoReply:
+    digest: str
+    number: int
+
+
+@registry.message("NodeNameRequest")
+class NodeNameRequest:
+    pass
+
+
+@registry.message("NodeNameReply")
+class NodeNameReply:
+    name: str
+
+
+def emit(event, **fields):
+    """Print one event line for the test that runs this process."""
+    line = orjson.dumps({"event": event, "time": time.time(), **fields})
+    sys.stdout.buffer.write(line + b"\n")
+    sys.stdout.flush()
+
+
+def digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Printer:
+    """Prints the peer lifecycle; Core also asks each new peer its name."""
+
+    def __init__(self, session=None):
+        self.session = session
+
+    def peer_connected(self, peer):
+        emit("connected", peer=peer.name)
+        if self.session is not None:
+            asked = self.session.request(peer, NodeNameRequest())
+            asked.addCallbacks(
+                lambda reply: emit("named", peer=reply.name),
+                lambda failure: emit("error", error=str(failure.value)),
+            )
+
+    def peer_lost(self, peer):
+        emit("lost", peer=peer.name)
+
+    def peer_recovered(self, peer):
+        emit("recovered", peer=peer.name)
+
+    def peer_disconnected(self, peer, graceful):
+        emit("disconnected", peer=peer.name, graceful=graceful)
+
+
+def start_core(reactor, options, config):
+    interface = resolve_interface(config.interface)
+    printer = Printer()
+    session = Session(reactor, registry, printer, config.request_timeout)
+    printer.session = session
+    session.handle(EchoRequest, echo)
+    session.handle(NodeNameRequest, lambda peer, _: NodeNameReply(name="core"))
+    endpoint = Endpoint(reactor, config, session, options.name)
+    port = reactor.listenUDP(
+        config.listen_port,
+        endpoint,
+        interface=interface,
+        maxPacketSize=MAX_PACKET_SIZE,
+    )
+    address = (interface, port.getHost().port)
+    responder = DiscoveryResponder(reactor, config, interface, address)
+    reactor.listenMulticast(config.group_port, responder, listenMultiple=True)
+    emit("listening", host=address[0], port=address[1])
+
+
+def echo(peer, request):
+    return EchoReply(digest=digest(request.data), number=request.number)
+
+
+def start_cell(reactor, options, config):
+    interface = resolve_interface(config.interface)
+    printer = Printer()
+    session = Session(reactor, registry, printer, config.request_timeout)
+    name = options.name
+    session.handle(NodeNameRequest, lambda peer, _: NodeNameReply(name=name))
+    endpoint = Endpoint(reactor, config, session, name)
+    reactor.listenUDP(
+        0, endpoint, interface=interface, maxPacketSize=MAX_PACKET_SIZE
+    )
+    if options.core:
+        host, port = options.core.rsplit(":", 1)
+        find = fixed_core((host, int(port)))
+    else:
+        client = DiscoveryClient(reactor, config, interface)
+        reactor.listenMulticast(0, client, interface=interface)
+        find = client.search
+    connector = CoreConnector(reactor, endpoint, find)
+    connector.startService()
+    printer.peer_connected = lambda peer: exchange(
+        session, peer, options.requests
+    )
+
+
+@defer.inlineCallbacks
+def exchange(session, peer, count):
+    emit("connected", peer=peer.name)
+    sent = [
+        EchoRequest(
+            data=f"{number}:" + "x" * (number * 37 % 5000), number=number
+        )
+        for number in range(count)
+    ]
+    results = yield defer.gatherResults(
+        [session.request(peer, request) for request in sent],
+        consumeErrors=True,
+    )
+    correct = sum(
+        1
+        for request, reply in zip(sent, results, strict=True)
+        if reply.number == request.number
+        and reply.digest == digest(request.data)
+    )
+    emit("echoed", sent=count, correct=correct)
+
+
+def main(reactor, argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("role", choices=("core", "cell"))
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--core", help="HOST:PORT: skip discovery")
+    parser.add_argument("--requests", type=int, default=100)
+    options = parser.parse_args(argv)
+    config = FabricConfig.from_file(options.config)
+    if options.role == "core":
+        start_core(reactor, options, config)
+    else:
+        start_cell(reactor, options, config)
+    return defer.Deferred()
+
+
+if __name__ == "__main__":
+    task.react(main, (sys.argv[1:],))
