@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -76,6 +77,30 @@ def test_round_trip_any_payload(value, note, aggregate_id, task_id, time):
         note=note,
     )
     assert round_trip(event) == event
+
+
+# orjson, the journal's JSON library, rejects integers outside this range.
+ORJSON_INTEGERS = st.integers(-(2**63), 2**64 - 1)
+orjson_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | ORJSON_INTEGERS
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(value=orjson_values, time=times)
+def test_round_trip_through_orjson(value, time):
+    """Payloads in orjson's range round trip through the journal's JSON."""
+    event = ValueRecorded(aggregate_id="a", time=time, value=value)
+    text = orjson.dumps(registry.encode(event))
+    assert registry.decode(orjson.loads(text)) == event
 
 
 @given(value=json_values)
