@@ -291,13 +291,11 @@ def _read(directory, registry, after, last_seq):
         return
     start = _segment_index(segments, after + 1)
     expected = segments[start][0] if start else 1
-    for entry in walk(segments[start:], expected=expected):
+    for entry in walk(segments[start:], expected, after):
         if entry.damage is not None:
             raise JournalCorruptError(
                 entry.path, entry.line, entry.damage.message
             )
-        if entry.seq <= after:
-            continue
         yield entry.seq, _decode(registry, entry)
         # The writer may be appending past last_seq: stop before that.
         if entry.seq >= last_seq:

@@ -30,7 +30,9 @@ class Entry(NamedTuple):
     damage: LineDamage | None
 
 
-def walk(segments: list[tuple[int, Path]], expected: int) -> Iterator[Entry]:
+def walk(
+    segments: list[tuple[int, Path]], expected: int, after: int = 0
+) -> Iterator[Entry]:
     """
     Yield every line of ``segments`` in order, checked.
 
@@ -41,12 +43,18 @@ def walk(segments: list[tuple[int, Path]], expected: int) -> Iterator[Entry]:
 
     :param segments: ``(first seq, path)`` pairs, oldest first.
     :param expected: the sequence number the first line must carry.
+    :param after: skip, unchecked, the lines that come before seq
+        ``after + 1`` by position (line ``n`` of a segment that starts
+        at seq ``s`` carries seq ``s + n - 1``). The first line yielded
+        must then carry seq ``after + 1``, so a missing or extra line
+        among the skipped ones is still reported.
     """
     for first, path in segments:
         if expected is not None and first != expected:
             yield _misnamed(path, first, expected)
-        expected = first
-        for entry in _segment_entries(path):
+        skip = max(0, after + 1 - first)
+        expected = first + skip
+        for entry in _segment_entries(path, skip):
             if entry.damage is not None:
                 expected = None
             elif expected is not None and entry.seq != expected:
@@ -58,17 +66,19 @@ def walk(segments: list[tuple[int, Path]], expected: int) -> Iterator[Entry]:
             yield entry
 
 
-def _segment_entries(path: Path) -> Iterator[Entry]:
+def _segment_entries(path: Path, skip: int = 0) -> Iterator[Entry]:
     pieces = path.read_bytes().split(b"\n")
     tail = pieces.pop()
-    offset = 0
-    for number, data in enumerate(pieces, 1):
+    skip = min(skip, len(pieces))
+    offset = sum(map(len, pieces[:skip])) + skip
+    for number in range(skip, len(pieces)):
+        data = pieces[number]
         try:
             seq = check_line(data)
         except LineDamage as damage:
-            yield Entry(path, number, offset, data, None, damage)
+            yield Entry(path, number + 1, offset, data, None, damage)
         else:
-            yield Entry(path, number, offset, data, seq, None)
+            yield Entry(path, number + 1, offset, data, seq, None)
         offset += len(data) + 1
     if tail:
         damage = LineDamage("incomplete last line (no newline)", torn=True)

@@ -187,6 +187,23 @@ def test_missing_line_rejected(journal_dir):
     assert "sequence gap: expected seq 3, found 4" in caught.value.message
 
 
+def test_missing_line_found_by_read_after(journal_dir):
+    """read(after) finds its start by position, so a gap before it shows."""
+    segment, *_ = write_notes(journal_dir, 12, segment_bytes=900)
+    assert len(lines_of(segment)) == 5
+    lines = lines_of(segment)
+    del lines[1]
+    segment.write_bytes(b"".join(lines))
+    journal, _ = open_sync(journal_dir)
+    try:
+        with pytest.raises(JournalCorruptError) as caught:
+            list(journal.read(after=3))
+    finally:
+        journal.close()
+    assert caught.value.line == 4
+    assert "sequence gap: expected seq 4, found 5" in caught.value.message
+
+
 def test_duplicate_seq_rejected(journal_dir):
     """A line repeated (same seq) is rejected at the copy."""
     (segment,) = write_notes(journal_dir, 5)
