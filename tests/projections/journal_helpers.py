@@ -2,14 +2,17 @@
 A real journal (real files, fsync) driven synchronously, for unit tests.
 
 The journal's writes run in the calling thread instead of its writer
-thread, and its reactor is a :class:`Clock`: :func:`settle` runs the
-pending flush, so appends are acknowledged without a running reactor.
+thread, and every test journal shares one :class:`Clock` as its reactor:
+:func:`settle` runs the pending flushes, so appends are acknowledged
+without a running reactor.
 """
 
 from twisted.internet.defer import fail, succeed
 from twisted.internet.task import Clock
 
 from nano.events._journal import open_journal
+
+CLOCK = Clock()
 
 
 class SynchronousThread:
@@ -26,15 +29,15 @@ class SynchronousThread:
 
 
 def open_test_journal(directory, registry, segment_bytes=64 * 2**20):
-    """Open the journal in ``directory`` with a Clock as its reactor."""
+    """Open the journal in ``directory`` with :data:`CLOCK` as reactor."""
     return open_journal(
-        directory, registry, Clock(), SynchronousThread(), segment_bytes
+        directory, registry, CLOCK, SynchronousThread(), segment_bytes
     )
 
 
 def settle(journal):
-    """Run the journal's scheduled flushes, writing pending appends."""
-    journal._reactor.advance(0)
+    """Run the scheduled flushes, writing the journal's pending appends."""
+    CLOCK.advance(0)
 
 
 def append_all(journal, events):
