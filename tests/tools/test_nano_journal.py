@@ -23,6 +23,7 @@ from nano.events import (
     write_snapshot,
 )
 from nano.events._journal import open_journal
+from nano.events._lines import encode_line
 from nano.events.core import CORE_EVENTS, ComputePoolCreated
 from nano.projections import CoreProjection, fold
 from tools.journal import main
@@ -54,7 +55,7 @@ def open_inline(directory, segment_bytes=64 * 2**20, registry=CORE_EVENTS):
 
 
 class Terminal(io.StringIO):
-    """Standard input that is a terminal, with prepared answers."""
+    """Standard input that is a terminal, with prepared input lines."""
 
     def isatty(self):
         return True
@@ -569,3 +570,26 @@ def test_unreadable_segment(capsys, tmp_path):
     assert err == (
         f"nano-journal: error: {tmp_path / SEGMENT}: Is a directory\n"
     )
+
+
+def test_record_with_bad_time(capsys, tmp_path):
+    """A record whose time cannot be parsed is named by file and line."""
+    record = {
+        "type": "ComputePoolDeleted",
+        "version": 1,
+        "time": "yesterday",
+        "aggregate_id": "a",
+        "task_id": None,
+        "data": {},
+    }
+    (tmp_path / SEGMENT).write_bytes(encode_line(1, record))
+
+    status, _, err = run(capsys, "dump", tmp_path, "--since", "2026-12-04")
+    assert status == 1
+    assert err == (
+        f"nano-journal: error: {tmp_path / SEGMENT}:1: invalid event time "
+        f"'yesterday'; to list every problem, run: nano-journal verify "
+        f"{tmp_path}\n"
+    )
+    assert run(capsys, "stats", tmp_path)[0] == 1
+    assert run(capsys, "verify", tmp_path)[0] == 1
