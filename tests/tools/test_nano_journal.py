@@ -84,11 +84,12 @@ def damage_line(directory: Path, number: int) -> None:
     segment.write_bytes(b"\n".join(lines))
 
 
-def full_state():
-    """The core state after every sample event, as JSON."""
+def full_state(until=None):
+    """The core state after the sample events up to ``until``, as JSON."""
     events = [
         (line.seq, CORE_EVENTS.decode(line.record))
         for line in read_lines(SAMPLE)
+        if until is None or line.seq <= until
     ]
     projection = CoreProjection()
     return projection.to_json(fold(projection, events).state)
@@ -279,6 +280,16 @@ def test_replay_until_seq(capsys, journal):
     assert output["position"] == 2
     assert set(output["state"]["pools"]) == {"default", "nfs-pool"}
     assert output["state"]["templates"] == {}
+
+
+@pytest.mark.parametrize("until", range(9))
+def test_replay_every_position(capsys, journal, until):
+    """--until SEQ prints the fold of the events up to SEQ."""
+    status, out, _ = run(capsys, "replay", journal, "--until", until)
+    output = json.loads(out)
+    assert status == 0
+    assert output["position"] == until
+    assert output["state"] == full_state(until)
 
 
 def test_replay_until_time(capsys, journal):
