@@ -68,13 +68,22 @@ _SHAPE_ERRORS = (
     ValueError,
 )
 _POOL_SETTINGS = ("storage", "network", "failover", "enabled")
-_TEMPLATE_SETTINGS = tuple(
-    name for name in SystemTemplate._pclass_fields if name != "id"
+_TEMPLATE_SETTINGS = (
+    "name",
+    "admin",
+    "operating_system",
+    "disk",
+    "network",
+    "display",
+    "control",
+    "usb",
+    "tablet",
 )
 
 
-def _settings(event, names) -> dict:
-    return {name: getattr(event, name) for name in names}
+def _settings(value, names) -> dict:
+    """Return the named attributes of an event or a state entry."""
+    return {name: getattr(value, name) for name in names}
 
 
 def _create_pool(state: CoreState, event) -> CoreState:
@@ -149,11 +158,11 @@ class CoreProjection(Projection):
         return {
             "version": self.snapshot_version,
             "pools": {
-                name: _fields(pool, _POOL_SETTINGS)
+                name: _settings(pool, _POOL_SETTINGS)
                 for name, pool in state.pools.items()
             },
             "templates": {
-                id_: _fields(template, _TEMPLATE_SETTINGS)
+                id_: _settings(template, _TEMPLATE_SETTINGS)
                 for id_, template in state.templates.items()
             },
         }
@@ -183,10 +192,6 @@ class CoreProjection(Projection):
                 f"invalid core snapshot: {error}"
             ) from None
         return CoreState(pools=pools, templates=templates)
-
-
-def _fields(value: PClass, names) -> dict:
-    return {name: getattr(value, name) for name in names}
 
 
 def _check_version(data, expected: int) -> None:
