@@ -26,6 +26,9 @@ LOSS_FACTOR = 0.7
 #: Seconds a segment may arrive late before it counts as lost when a
 #: later one was acked (on top of a quarter of the smoothed RTT).
 REORDER_WINDOW = 0.001
+#: A timer may fire this many seconds before its deadline, when floating
+#: point rounds ``sent_at + timeout`` down.
+TIMER_SLACK = 1e-6
 
 
 class ProtocolError(Exception):
@@ -191,10 +194,10 @@ class Sender:
         Return the oldest segments whose timeout has passed, at most
         ``limit``, for the retransmission timer.
         """
-        timeout = self.rto.timeout
+        deadline = now - self.rto.timeout + TIMER_SLACK
         expired = []
         for seq, segment in self.in_flight.items():
-            if now - segment.sent_at >= timeout:
+            if segment.sent_at <= deadline:
                 expired.append(seq)
                 if len(expired) == limit:
                     break

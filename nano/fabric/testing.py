@@ -12,12 +12,14 @@ from twisted.internet.task import Clock
 
 
 class _MemoryTransport:
-    def __init__(self, network, address):
+    def __init__(self, network, address, endpoint):
         self._network = network
         self._address = address
+        self._endpoint = endpoint
 
     def write(self, data, address):
-        self._network.send(data, self._address, address)
+        if self._network.attached(self._address) is self._endpoint:
+            self._network.send(data, self._address, address)
 
     def getHost(self):
         return self._address
@@ -63,11 +65,18 @@ class MemoryNetwork:
     def attach(self, endpoint, address):
         """Give ``endpoint`` a transport bound to ``address``."""
         self._endpoints[address] = endpoint
-        endpoint.makeConnection(_MemoryTransport(self, address))
+        endpoint.makeConnection(_MemoryTransport(self, address, endpoint))
 
     def detach(self, address):
-        """Remove the endpoint at ``address``: its datagrams are lost."""
+        """
+        Remove the endpoint at ``address``, as if its process died: it
+        sends and receives nothing from now on.
+        """
         del self._endpoints[address]
+
+    def attached(self, address):
+        """Return the endpoint at ``address``, or None."""
+        return self._endpoints.get(address)
 
     def send(self, data, source, destination):
         """Deliver one datagram, subject to loss, duplication, delay."""

@@ -1,0 +1,139 @@
+"""domain.cfg: defaults, checks, the generated secret, the interface."""
+
+import os
+import stat
+
+import pytest
+
+from nano.config import ConfigError, load
+from nano.fabric import FabricConfig, ensure_secret
+from nano.fabric._interface import (
+    InterfaceError,
+    default_route_interface,
+    resolve_interface,
+)
+
+SECRET = "ab" * 32
+
+
+def test_defaults_match_the_original_nano():
+    config = FabricConfig.from_dict({"secret": SECRET})
+    assert config.domain == "nano"
+    assert (config.group_address, config.group_port) == ("224.0.0.226", 5599)
+    assert config.heartbeat_interval == 3.0
+    assert config.lost_after == 9.0
+    assert config.disconnect_after == 15.0
+    assert config.request_timeout == 10.0
+    assert config.secret == bytes.fromhex(SECRET)
+
+
+def test_secret_not_in_repr():
+    assert SECRET not in repr(FabricConfig.from_dict({"secret": SECRET}))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("group_port", 70000, "invalid group_port 70000: must be a port"),
+        ("group_address", "10.0.0.1", "must be an IPv4 multicast address"),
+        ("lost_after", -1, "invalid lost_after -1: must be a positive"),
+        ("window", 0, "invalid window 0"),
+        ("max_datagram", 100, "invalid max_datagram 100"),
+        ("domain", "", "invalid domain ''"),
+        ("interface", 5, "invalid interface 5"),
+    ],
+)
+def test_invalid_values_named(key, value, message):
+    with pytest.raises(ConfigError) as caught:
+        FabricConfig.from_dict({"secret": SECRET, key: value}, "d.cfg")
+    assert str(caught.value).startswith("d.cfg: ")
+    assert message in str(caught.value)
+
+
+def test_timers_must_be_ordered():
+    with pytest.raises(ConfigError, match="heartbeat_interval"):
+        FabricConfig.from_dict(
+            {"secret": SECRET, "heartbeat_interval": 10}, "d.cfg"
+        )
+
+
+def test_missing_secret_says_how_to_get_it():
+    with pytest.raises(ConfigError, match=r"copy Core's domain\.cfg"):
+        FabricConfig.from_dict({}, "d.cfg")
+
+
+def test_invalid_secret_not_shown():
+    with pytest.raises(ConfigError) as caught:
+        FabricConfig.from_dict({"secret": "zz-not-hex-secret"}, "d.cfg")
+    assert "zz-not-hex" not in str(caught.value)
+    assert "hexadecimal" in str(caught.value)
+
+
+def test_ensure_secret_creates_private_file(tmp_path):
+    path = tmp_path / "config" / "domain.cfg"
+    assert ensure_secret(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    config = FabricConfig.from_file(path)
+    assert len(config.secret) == 32
+    assert not ensure_secret(path)
+    assert FabricConfig.from_file(path).secret == config.secret
+
+
+def test_ensure_secret_keeps_other_keys(tmp_path):
+    path = tmp_path / "domain.cfg"
+    path.write_text('{"domain": "lab", "group_port": 5598}')
+    ensure_secret(path)
+    values = load(path)
+    assert (values["domain"], values["group_port"]) == ("lab", 5598)
+    assert len(bytes.fromhex(values["secret"])) == 32
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "invalid JSON"),
+        ("[]", "must hold a JSON object, not list"),
+    ],
+)
+def test_unreadable_file_named(tmp_path, content, message):
+    path = tmp_path / "domain.cfg"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        FabricConfig.from_file(path)
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_missing_file_named(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        FabricConfig.from_file(tmp_path / "nothing.cfg")
+
+
+ROUTES = """\
+Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask
+eth1\t00000000\t0100A8C0\t0003\t0\t0\t200\t00000000
+eth0\t00000000\t0100000A\t0003\t0\t0\t100\t00000000
+eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF
+"""
+
+
+def test_default_route_with_lowest_metric(tmp_path):
+    routes = tmp_path / "route"
+    routes.write_text(ROUTES)
+    assert default_route_interface(routes) == "eth0"
+
+
+def test_no_default_route_gives_the_fix(tmp_path):
+    routes = tmp_path / "route"
+    routes.write_text(ROUTES.splitlines()[0] + "\n")
+    with pytest.raises(InterfaceError) as caught:
+        default_route_interface(routes)
+    assert "no IPv4 default route" in str(caught.value)
+    assert "--core HOST:PORT" in str(caught.value)
+
+
+def test_interface_by_name_address_or_unknown():
+    assert resolve_interface("lo") == "127.0.0.1"
+    assert resolve_interface("10.213.0.5") == "10.213.0.5"
+    with pytest.raises(InterfaceError, match="'nosuch0'"):
+        resolve_interface("nosuch0")

@@ -1,0 +1,251 @@
+"""The peer lifecycle on a Clock: timers, loss, close, reconnection."""
+
+import pytest
+from fabric_helpers import ADDRESS_B, Pair, Recorder, make_config
+from twisted.trial.unittest import SynchronousTestCase
+
+from nano.fabric import (
+    ConnectTimeout,
+    CoreConnector,
+    Endpoint,
+    PeerClosed,
+    _wire,
+    fixed_core,
+)
+from nano.fabric._wire import Kind
+
+
+def cut(pair, toward=None):
+    """Drop every datagram, or only those sent to ``toward``."""
+
+    def drop(data, source, destination):
+        if toward is None or destination == toward:
+            return None
+        return data
+
+    pair.network.tamper = drop
+
+
+def heal(pair):
+    pair.network.tamper = None
+
+
+def data_send_times(pair, toward):
+    """Record when DATA datagrams to ``toward`` are sent, then drop them."""
+    times = []
+
+    def record(data, source, destination):
+        if destination != toward:
+            return data
+        header, _ = _wire.decode(pair.config.secret, data, 65507)
+        if header.kind == Kind.DATA:
+            times.append(pair.clock.seconds())
+        return None
+
+    pair.network.tamper = record
+    return times
+
+
+class LivenessTests(SynchronousTestCase):
+    def test_lost_after_9s_and_disconnected_after_15s(self):
+        pair = Pair()
+        pair.run(1)
+        cut(pair)
+        heard = pair.peer._last_heard
+        pair.run(heard + 8.99 - pair.clock.seconds())
+        self.assertEqual(pair.observer_a.events, [("connected", "B")])
+        pair.run(0.02)
+        self.assertEqual(pair.observer_a.events[-1], ("lost", "B"))
+        pair.run(heard + 14.99 - pair.clock.seconds())
+        self.assertEqual(pair.observer_a.events[-1], ("lost", "B"))
+        pair.run(0.02)
+        self.assertEqual(
+            pair.observer_a.events[-1], ("disconnected", "B", False)
+        )
+        self.assertEqual(pair.a.peers, [])
+
+    def test_heartbeats_keep_an_idle_peer(self):
+        pair = Pair()
+        pair.run(120)
+        self.assertEqual(pair.observer_a.events, [("connected", "B")])
+        self.assertEqual(pair.observer_b.events, [("connected", "A")])
+
+    def test_lost_peer_heard_again_recovers(self):
+        pair = Pair()
+        cut(pair)
+        pair.run(10)
+        heal(pair)
+        pair.run(4)
+        self.assertEqual(
+            pair.observer_a.events,
+            [("connected", "B"), ("lost", "B"), ("recovered", "B")],
+        )
+        pair.peer.send(b"still here")
+        pair.run(1)
+        self.assertEqual(pair.observer_b.messages, [b"still here"])
+
+    def test_settable_timers(self):
+        config = make_config(
+            heartbeat_interval=0.1, lost_after=0.3, disconnect_after=0.5
+        )
+        pair = Pair(config=config)
+        cut(pair)
+        pair.run(0.6)
+        self.assertEqual(
+            pair.observer_a.events,
+            [("connected", "B"), ("lost", "B"), ("disconnected", "B", False)],
+        )
+
+
+class RetransmissionTests(SynchronousTestCase):
+    def test_initial_timeout_and_backoff_to_the_cap(self):
+        pair = Pair()
+        times = data_send_times(pair, ADDRESS_B)
+        pair.peer.send(b"lost in the void")
+        pair.run(12)
+        offsets = [round(time - times[0], 3) for time in times]
+        self.assertEqual(offsets, [0, 1, 3, 7, 11])
+
+    def test_timeout_adapts_to_round_trip(self):
+        pair = Pair()
+        pair.peer.send(b"measure")
+        pair.run(1)
+        times = data_send_times(pair, ADDRESS_B)
+        pair.peer.send(b"lost")
+        pair.run(2)
+        offsets = [round(time - times[0], 3) for time in times]
+        self.assertEqual(offsets, [0, 0.2, 0.6, 1.4])
+
+    def test_retransmitted_message_arrives_once(self):
+        pair = Pair()
+        data_send_times(pair, ADDRESS_B)
+        pair.peer.send(b"once")
+        pair.run(3.5)
+        heal(pair)
+        pair.run(5)
+        self.assertEqual(pair.observer_b.messages, [b"once"])
+
+
+class CloseTests(SynchronousTestCase):
+    def test_graceful_close_after_queued_messages(self):
+        pair = Pair(loss=0.2, seed=3)
+        messages = [bytes([n]) * 3000 for n in range(20)]
+        for message in messages:
+            pair.peer.send(message)
+        closed = pair.peer.close()
+        pair.run(30)
+        self.successResultOf(closed)
+        self.assertEqual(pair.observer_b.messages, messages)
+        self.assertEqual(
+            pair.observer_a.events[-1], ("disconnected", "B", True)
+        )
+        self.assertEqual(
+            pair.observer_b.events[-1], ("disconnected", "A", True)
+        )
+        self.assertEqual((pair.a.peers, pair.b.peers), ([], []))
+
+    def test_close_without_answer_still_finishes(self):
+        pair = Pair()
+        cut(pair)
+        closed = pair.peer.close()
+        pair.run(5)
+        self.successResultOf(closed)
+        self.assertEqual(
+            pair.observer_a.events[-1], ("disconnected", "B", True)
+        )
+
+    def test_send_after_close_is_rejected(self):
+        pair = Pair()
+        pair.peer.close()
+        with pytest.raises(PeerClosed, match="connection closed"):
+            pair.peer.send(b"late")
+
+
+class ConnectTests(SynchronousTestCase):
+    def test_connect_timeout_names_the_address(self):
+        pair = Pair(connect=False)
+        connecting = pair.a.connect(("10.213.9.9", 5600))
+        pair.run(9.9)
+        self.assertNoResult(connecting)
+        pair.run(0.2)
+        failure = self.failureResultOf(connecting, ConnectTimeout)
+        self.assertIn("10.213.9.9:5600", str(failure.value))
+        self.assertIn("secret", str(failure.value))
+
+    def test_hello_is_retried(self):
+        pair = Pair(connect=False)
+        dropped = []
+
+        def drop_two_hellos(data, source, destination):
+            header, _ = _wire.decode(pair.config.secret, data, 65507)
+            if header.kind == Kind.HELLO and len(dropped) < 2:
+                dropped.append(pair.clock.seconds())
+                return None
+            return data
+
+        pair.network.tamper = drop_two_hellos
+        peer = pair.connect()
+        self.assertEqual(peer.name, "B")
+        self.assertEqual(len(dropped), 2)
+
+    def test_new_connection_replaces_the_old(self):
+        pair = Pair()
+        old = pair.peer
+        new = pair.connect()
+        pair.run(1)
+        self.assertIsNot(old, new)
+        self.assertEqual(
+            pair.observer_b.events,
+            [
+                ("connected", "A"),
+                ("disconnected", "A", False),
+                ("connected", "A"),
+            ],
+        )
+        new.send(b"on the new one")
+        pair.run(1)
+        self.assertEqual(pair.observer_b.messages, [b"on the new one"])
+
+    def test_connector_reconnects_after_core_restarts(self):
+        pair = Pair(connect=False)
+        connector = CoreConnector(pair.clock, pair.a, fixed_core(ADDRESS_B))
+        connector.startService()
+        pair.run(1)
+        self.assertEqual(connector.peer.name, "B")
+        pair.network.detach(ADDRESS_B)
+        core = Endpoint(pair.clock, pair.config, Recorder(), "B2")
+        pair.network.attach(core, ADDRESS_B)
+        pair.run(20)
+        self.assertEqual(connector.peer.name, "B2")
+        self.assertEqual(
+            pair.observer_a.events,
+            [
+                ("connected", "B"),
+                ("lost", "B"),
+                ("disconnected", "B", False),
+                ("connected", "B2"),
+            ],
+        )
+        self.assertEqual(
+            core.drops.counts.keys(),
+            {"unknown connection epoch (stale or replayed)"},
+        )
+        stopped = connector.stopService()
+        pair.run(1)
+        self.successResultOf(stopped)
+        self.assertEqual(
+            pair.observer_a.events[-1], ("disconnected", "B2", True)
+        )
+
+    def test_connector_retries_until_core_answers(self):
+        pair = Pair(connect=False)
+        pair.network.detach(ADDRESS_B)
+        connector = CoreConnector(pair.clock, pair.a, fixed_core(ADDRESS_B))
+        connector.startService()
+        pair.run(25)
+        self.assertIsNone(connector.peer)
+        core = Endpoint(pair.clock, pair.config, Recorder(), "Core")
+        pair.network.attach(core, ADDRESS_B)
+        pair.run(5)
+        self.assertEqual(connector.peer.name, "Core")
+        self.assertEqual(pair.a.peers, [connector.peer])

@@ -1,0 +1,160 @@
+"""Forged, altered, replayed and malformed datagrams never get through."""
+
+import hmac
+
+from fabric_helpers import ADDRESS_A, ADDRESS_B, Pair, Recorder, make_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from nano.fabric import Endpoint, FabricConfig, _endpoint, _wire
+
+FORGED = _wire.FORGED
+STALE = _endpoint.STALE
+REPLAYED = _endpoint.REPLAYED
+
+
+def sent_to(pair, address):
+    return [data for data, _, to in pair.network.sent if to == address]
+
+
+def replay(pair, datagrams, source=ADDRESS_A, target=None):
+    target = target or pair.b
+    for data in datagrams:
+        target.datagramReceived(data, source)
+
+
+class ForgeryTests(SynchronousTestCase):
+    def test_wrong_secret_cannot_connect(self):
+        pair = Pair(connect=False)
+        outsider_config = FabricConfig(secret=b"other" * 8, max_datagram=1472)
+        outsider = Endpoint(pair.clock, outsider_config, Recorder(), "X")
+        pair.network.attach(outsider, ("10.213.0.66", 5600))
+        connecting = outsider.connect(ADDRESS_B)
+        pair.run(11)
+        self.failureResultOf(connecting)
+        self.assertEqual(pair.observer_b.events, [])
+        self.assertEqual(pair.b.peers, [])
+        self.assertGreaterEqual(pair.b.drops.counts[FORGED], 4)
+
+    def test_flipped_bit_dropped_and_message_still_arrives_once(self):
+        pair = Pair()
+        flipped = []
+
+        def flip(data, source, destination):
+            if destination == ADDRESS_B and not flipped:
+                header, _ = _wire.decode(pair.config.secret, data, 65507)
+                if header.kind == _wire.Kind.DATA:
+                    flipped.append(data)
+                    return data[:70] + bytes([data[70] ^ 4]) + data[71:]
+            return data
+
+        pair.network.tamper = flip
+        pair.peer.send(b"the real message")
+        pair.run(3)
+        self.assertEqual(len(flipped), 1)
+        self.assertEqual(pair.b.drops.counts[FORGED], 1)
+        self.assertEqual(pair.observer_b.messages, [b"the real message"])
+
+    def test_outsider_datagram_with_own_secret_is_forged(self):
+        pair = Pair()
+        forged = _wire.encode(
+            b"guess" * 8,
+            _wire.Kind.DATA,
+            pair.a.node_id,
+            pair.peer.local_epoch,
+            pair.peer.remote_epoch,
+            10_000,
+            seq=1,
+            payload=b"\0\0\0\4evil",
+        )
+        replay(pair, [forged])
+        self.assertEqual(pair.b.drops.counts[FORGED], 1)
+        self.assertEqual(pair.observer_b.messages, [])
+
+
+class ReplayTests(SynchronousTestCase):
+    def test_replayed_datagrams_are_dropped(self):
+        pair = Pair()
+        pair.network.record = True
+        for number in range(5):
+            pair.peer.send(b"command %d" % number)
+        pair.run(2)
+        captured = sent_to(pair, ADDRESS_B)
+        replay(pair, captured)
+        pair.run(2)
+        self.assertEqual(len(pair.observer_b.messages), 5)
+        self.assertEqual(pair.b.drops.counts[REPLAYED], len(captured))
+
+    def test_replay_after_reconnect_is_dropped(self):
+        pair = Pair()
+        pair.network.record = True
+        pair.peer.send(b"create instance")
+        pair.run(2)
+        captured = sent_to(pair, ADDRESS_B)
+        closed = pair.peer.close()
+        pair.run(2)
+        self.successResultOf(closed)
+        pair.connect()
+        events = list(pair.observer_b.events)
+        replay(pair, captured)
+        pair.run(2)
+        self.assertEqual(pair.observer_b.messages, [b"create instance"])
+        self.assertEqual(pair.observer_b.events, events)
+        self.assertGreaterEqual(len(captured), 1)
+        self.assertEqual(pair.b.drops.counts[STALE], len(captured))
+
+    def test_replayed_hello_leaves_connection_alone(self):
+        pair = Pair(connect=False)
+        pair.network.record = True
+        pair.connect()
+        hello = sent_to(pair, ADDRESS_B)[0]
+        replay(pair, [hello] * 3)
+        pair.run(20)
+        self.assertEqual(pair.observer_b.events, [("connected", "A")])
+        self.assertEqual(pair.b.drops.counts[REPLAYED], 3)
+
+
+class MalformedTests(SynchronousTestCase):
+    def test_truncated_and_oversized_dropped(self):
+        pair = Pair()
+        pair.network.record = True
+        pair.peer.send(b"x" * 1000)
+        pair.run(1)
+        data = sent_to(pair, ADDRESS_B)[-1]
+        replay(pair, [data[:50], data[:-1], b"", b"x" * 1473])
+        self.assertEqual(pair.b.drops.counts[_wire.TRUNCATED], 2)
+        self.assertEqual(pair.b.drops.counts[FORGED], 1)
+        self.assertEqual(pair.b.drops.counts[_wire.OVERSIZED], 1)
+        self.assertEqual(pair.observer_b.messages, [b"x" * 1000])
+
+    def test_failing_observer_does_not_escape(self):
+        pair = Pair()
+
+        def explode(peer, message):
+            raise RuntimeError("handler bug")
+
+        pair.observer_b.message_received = explode
+        pair.peer.send(b"boom")
+        pair.run(1)
+        self.assertEqual(pair.b.drops.counts[_endpoint.INTERNAL], 1)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000), st.booleans())
+def test_garbage_never_raises_or_reaches_observer(garbage, signed):
+    """
+    Random bytes, and random bytes behind a valid magic, version and tag
+    (as from a buggy node that holds the secret), are only counted.
+    """
+    pair = Pair(config=make_config())
+    if signed:
+        body = _wire.MAGIC + bytes([_wire.VERSION]) + garbage
+        garbage = body + hmac.digest(pair.config.secret, body, "sha256")
+    before = sum(pair.b.drops.counts.values())
+    pair.b.datagramReceived(garbage, ADDRESS_A)
+    pair.run(1)
+    assert pair.observer_b.messages == []
+    assert pair.observer_b.events == [("connected", "A")]
+    assert sum(pair.b.drops.counts.values()) == before + 1
