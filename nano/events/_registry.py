@@ -51,7 +51,8 @@ def format_time(value: datetime) -> str:
     """
     Format a UTC datetime as RFC 3339 with microseconds and a ``Z``.
     """
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = value.astimezone(UTC).isoformat(timespec="microseconds")
+    return text.replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> datetime:
