@@ -19,16 +19,15 @@ from twisted.python.threadpool import ThreadPool
 
 from ._errors import (
     JournalClosedError,
-    JournalCorruptError,
     JournalFailedError,
     JournalWriteError,
 )
 from ._event import Event
 from ._files import lock_directory
-from ._lines import LineDamage, encode_line, list_segments, parse_record
+from ._lines import encode_line
 from ._recovery import recover
 from ._registry import EventRegistry, RegistryError
-from ._scan import walk
+from ._replay import read_events
 from ._segment_writer import SegmentWriter
 
 
@@ -167,7 +166,9 @@ class Journal:
         :raises JournalCorruptError: at a damaged line.
         :raises EventDecodeError: at an event the registry cannot decode.
         """
-        return _read(self.directory, self.registry, after, self._last_seq)
+        return read_events(
+            self.directory, self.registry, after, self._last_seq
+        )
 
     def close(self) -> Deferred:
         """
@@ -283,41 +284,3 @@ def open_journal(
     return Journal(
         directory, registry, reactor, writer, thread, last_seq, lock
     )
-
-
-def _read(directory, registry, after, last_seq):
-    segments = list_segments(directory)
-    if last_seq <= after or not segments:
-        return
-    start = _segment_index(segments, after + 1)
-    expected = segments[start][0] if start else 1
-    for entry in walk(segments[start:], expected, after):
-        if entry.damage is not None:
-            raise JournalCorruptError(
-                entry.path, entry.line, entry.damage.message
-            )
-        yield entry.seq, _decode(registry, entry)
-        # The writer may be appending past last_seq: stop before that.
-        if entry.seq >= last_seq:
-            return
-
-
-def _segment_index(segments, seq: int) -> int:
-    """Return the index of the segment that holds ``seq``."""
-    index = 0
-    for candidate, (first, _) in enumerate(segments):
-        if first > seq:
-            break
-        index = candidate
-    return index
-
-
-def _decode(registry: EventRegistry, entry) -> Event:
-    position = f"{entry.path}:{entry.line}"
-    try:
-        record = parse_record(entry.data)
-    except LineDamage as damage:
-        raise JournalCorruptError(
-            entry.path, entry.line, damage.message
-        ) from None
-    return registry.decode(record, position)

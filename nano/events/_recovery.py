@@ -20,7 +20,7 @@ from twisted.logger import Logger
 
 from ._errors import JournalCorruptError
 from ._files import fsync_directory, truncate_durably, utc_stamp, write_durably
-from ._lines import list_segments
+from ._lines import LineDamage, check_line, list_segments
 from ._scan import Entry, walk
 
 log = Logger()
@@ -53,6 +53,9 @@ def recover(directory: Path) -> tuple[int, Path | None]:
 
 def _scan_last(path: Path, first: int) -> tuple[int, Entry | None]:
     """Return the last intact seq and the first torn line, if any."""
+    last_seq = _last_seq_if_intact(path, first)
+    if last_seq is not None:
+        return last_seq, None
     last_seq = first - 1
     torn = None
     for entry in walk([(first, path)], expected=first):
@@ -66,6 +69,25 @@ def _scan_last(path: Path, first: int) -> tuple[int, Entry | None]:
             _reject(entry, "")
         torn = torn or entry
     return last_seq, torn
+
+
+def _last_seq_if_intact(path: Path, first: int) -> int | None:
+    """
+    Check every line quickly; return the last seq, or ``None`` at any
+    damage, which :func:`walk` then describes.
+    """
+    pieces = path.read_bytes().split(b"\n")
+    if pieces.pop():
+        return None
+    expected = first
+    try:
+        for line in pieces:
+            if check_line(line) != expected:
+                return None
+            expected += 1
+    except LineDamage:
+        return None
+    return expected - 1
 
 
 def _reject(entry: Entry, prefix: str):
