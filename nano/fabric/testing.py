@@ -29,6 +29,10 @@ class MemoryNetwork:
     """
     Delivers datagrams between endpoints after a delay on a shared clock.
 
+    The parameters are also attributes, so a test may change them while
+    it runs.
+
+    :param delay: seconds from send to delivery.
     :param loss: probability that a datagram is dropped.
     :param duplicate: probability that a datagram is delivered twice.
     :param reorder: probability that a datagram is held back by up to
@@ -52,11 +56,11 @@ class MemoryNetwork:
     ):
         self.clock = clock
         self._random = random.Random(seed)
-        self._delay = delay
+        self.delay = delay
         self.loss = loss
-        self._duplicate = duplicate
-        self._reorder = reorder
-        self._jitter = jitter
+        self.duplicate = duplicate
+        self.reorder = reorder
+        self.jitter = jitter
         self._endpoints = {}
         self.sent = []
         self.record = False
@@ -89,11 +93,11 @@ class MemoryNetwork:
         chance = self._random.random
         if chance() < self.loss:
             return
-        copies = 2 if chance() < self._duplicate else 1
+        copies = 2 if chance() < self.duplicate else 1
         for _ in range(copies):
-            delay = self._delay
-            if chance() < self._reorder:
-                delay += chance() * self._jitter
+            delay = self.delay
+            if chance() < self.reorder:
+                delay += chance() * self.jitter
             self.clock.callLater(
                 delay, self.deliver, data, source, destination
             )

@@ -122,12 +122,10 @@ def deliver_all(pair, messages, seconds=600):
 def test_lossy_link_delivers_exactly_once_in_order(
     seed, loss, duplicate, reorder, sizes
 ):
-    pair = Pair(
-        seed=seed,
-        loss=loss,
-        duplicate=duplicate,
-        reorder=reorder,
-    )
+    pair = Pair(seed=seed)
+    pair.network.loss = loss
+    pair.network.duplicate = duplicate
+    pair.network.reorder = reorder
     messages = [
         number.to_bytes(4, "big") + bytes([number % 251]) * size
         for number, size in enumerate(sizes)
@@ -148,12 +146,16 @@ def test_lossy_link_delivers_exactly_once_in_order(
 )
 def test_fragmentation_round_trips(size, seed):
     message = random.Random(seed).randbytes(size)
-    pair = Pair(seed=seed, loss=0.05, reorder=0.2)
+    pair = Pair(seed=seed)
+    pair.network.loss = 0.05
+    pair.network.reorder = 0.2
     assert deliver_all(pair, [message]) == [message]
 
 
 @pytest.mark.parametrize("size", [1024 * 1024, 16 * 1024 * 1024])
 def test_large_messages_round_trip(size):
     message = random.Random(size).randbytes(size)
-    pair = Pair(config=make_config(max_datagram=65507), loss=0.02, reorder=0.1)
+    pair = Pair(config=make_config(max_datagram=65507))
+    pair.network.loss = 0.02
+    pair.network.reorder = 0.1
     assert deliver_all(pair, [message, b"after"]) == [message, b"after"]
