@@ -2,9 +2,9 @@
 The journal: durable, ordered event appends with group commit.
 
 Appends are numbered and encoded on the reactor thread. One writer thread
-writes each batch with a single ``write`` and ``fdatasync``, while new
-appends collect into the next batch; the Deferreds fire on the reactor
-thread, in sequence order, once their batch is on disk.
+writes each batch with a single ``write`` and ``fdatasync``, and new
+appends collect into the next batch meanwhile. The Deferreds fire on the
+reactor thread, in sequence order, once their batch is on disk.
 """
 
 import enum
@@ -41,24 +41,33 @@ class _State(enum.Enum):
 
 
 class WriterThread:
-    """The single thread that runs every blocking write of one journal."""
+    """
+    The single thread that runs every blocking write of one journal,
+    started by the first write, so that a journal that fails to open
+    leaves no thread behind.
+    """
 
     def __init__(self, reactor):
         self._reactor = reactor
-        self._pool = ThreadPool(1, 1, name="nano-journal-writer")
-        self._pool.start()
-        self._trigger = reactor.addSystemEventTrigger(
-            "during", "shutdown", self._pool.stop
-        )
+        self._pool = None
+        self._trigger = None
 
     def run(self, function: Callable, *args) -> Deferred:
         """Call ``function(*args)`` in the thread; fire with its result."""
+        if self._pool is None:
+            self._pool = ThreadPool(1, 1, name="nano-journal-writer")
+            self._pool.start()
+            self._trigger = self._reactor.addSystemEventTrigger(
+                "during", "shutdown", self._pool.stop
+            )
         return deferToThreadPool(self._reactor, self._pool, function, *args)
 
     def stop(self) -> None:
         """Stop the thread once its work is done."""
-        self._reactor.removeSystemEventTrigger(self._trigger)
-        self._pool.stop()
+        if self._pool is not None:
+            self._reactor.removeSystemEventTrigger(self._trigger)
+            self._pool.stop()
+            self._pool = None
 
 
 class Journal:

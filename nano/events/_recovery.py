@@ -2,12 +2,13 @@
 Recovery on open: cut a torn tail, reject damage anywhere else.
 
 The rule: damage is a *torn tail*, cut off with a warning, only when it
-is in the last segment, reaches the end of that file with no intact line
-after it, and every damaged line looks like an interrupted write (a
-final line without its newline, or bytes that are not JSON, such as the
-NUL runs a power cut can leave). A complete line that parses as JSON but
-fails its checksum, a sequence gap or duplicate, or damage followed by an
-intact line is corruption: opening fails with :class:`JournalCorruptError`.
+is in the last segment and reaches the end of that file with no intact
+line after it. Every damaged line must also look like an interrupted
+write: a final line without its newline, or bytes that are not JSON,
+such as the NUL runs a power cut can leave. A complete line that parses
+as JSON but fails its checksum, a sequence gap or duplicate, or damage
+followed by an intact line is corruption, and opening fails with
+:class:`JournalCorruptError`.
 
 Only the last segment is read on open. Older segments were complete and
 synced before the next one was created; damage in them is found when they

@@ -27,7 +27,7 @@ def read_events(
     Yield ``(seq, event)`` for seq ``after + 1`` to ``last_seq``.
 
     The start is found by position (line ``n`` of a segment starting at
-    seq ``s`` holds seq ``s + n - 1``), so the lines before it are not
+    seq ``s`` contains seq ``s + n - 1``), so the lines before it are not
     read, but a line missing or added before it shows as a wrong seq.
 
     :raises JournalCorruptError: at a damaged line, or when the files
@@ -90,7 +90,7 @@ def _locate_damage(segments, after: int, last_seq: int) -> Exception:
 
 
 def _segment_index(segments, seq: int) -> int:
-    """Return the index of the segment that holds ``seq``."""
+    """Return the index of the segment that contains ``seq``."""
     index = 0
     for candidate, (first, _) in enumerate(segments):
         if first > seq:

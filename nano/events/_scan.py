@@ -36,7 +36,7 @@ def walk(
     """
     Yield every line of ``segments`` in order, checked.
 
-    A line whose checksum holds but whose sequence number is not the next
+    A line whose checksum matches but whose sequence number is not the next
     one is damaged too (a gap or a duplicate). After a damaged line the
     count restarts from the next intact line, so that one bad line is
     reported once.

@@ -50,8 +50,9 @@ class Problem:
 @attrs.frozen
 class RepairResult:
     """
-    What :func:`repair` cut: everything from ``line`` of ``path`` on,
-    ``removed_bytes`` in all, with a copy of the journal in ``backup``.
+    The cut that :func:`repair` made: everything from ``line`` of
+    ``path`` on, ``removed_bytes`` in all, with a copy of the journal in
+    ``backup``.
     """
 
     path: Path
