@@ -68,19 +68,12 @@ def digest(text):
 
 
 class Printer:
-    """Prints the peer lifecycle; Core also asks each new peer its name."""
+    """Prints the peer lifecycle."""
 
-    def __init__(self, session=None):
-        self.session = session
+    session = None
 
     def peer_connected(self, peer):
         emit("connected", peer=peer.name)
-        if self.session is not None:
-            asked = self.session.request(peer, NodeNameRequest())
-            asked.addCallbacks(
-                lambda reply: emit("named", peer=reply.name),
-                lambda failure: emit("error", error=str(failure.value)),
-            )
 
     def peer_lost(self, peer):
         emit("lost", peer=peer.name)
@@ -92,9 +85,32 @@ class Printer:
         emit("disconnected", peer=peer.name, graceful=graceful)
 
 
+class CorePrinter(Printer):
+    """Also asks each new peer for its name, a request from Core."""
+
+    def peer_connected(self, peer):
+        super().peer_connected(peer)
+        asked = self.session.request(peer, NodeNameRequest())
+        asked.addCallbacks(
+            lambda reply: emit("named", peer=reply.name),
+            lambda failure: emit("error", error=str(failure.value)),
+        )
+
+
+class CellPrinter(Printer):
+    """Also sends a burst of echo requests to Core on each connection."""
+
+    def __init__(self, requests):
+        self.requests = requests
+
+    def peer_connected(self, peer):
+        super().peer_connected(peer)
+        exchange(self.session, peer, self.requests)
+
+
 def start_core(reactor, options, config):
     interface = resolve_interface(config.interface)
-    printer = Printer()
+    printer = CorePrinter()
     session = Session(reactor, registry, printer, config.request_timeout)
     printer.session = session
     session.handle(EchoRequest, echo)
@@ -118,8 +134,9 @@ def echo(peer, request):
 
 def start_cell(reactor, options, config):
     interface = resolve_interface(config.interface)
-    printer = Printer()
+    printer = CellPrinter(options.requests)
     session = Session(reactor, registry, printer, config.request_timeout)
+    printer.session = session
     name = options.name
     session.handle(NodeNameRequest, lambda peer, _: NodeNameReply(name=name))
     endpoint = Endpoint(reactor, config, session, name)
@@ -135,31 +152,38 @@ def start_cell(reactor, options, config):
         find = client.search
     connector = CoreConnector(reactor, endpoint, find)
     connector.startService()
-    printer.peer_connected = lambda peer: exchange(
-        session, peer, options.requests
-    )
 
 
 @defer.inlineCallbacks
 def exchange(session, peer, count):
-    emit("connected", peer=peer.name)
     sent = [
         EchoRequest(
             data=f"{number}:" + "x" * (number * 37 % 5000), number=number
         )
         for number in range(count)
     ]
-    results = yield defer.gatherResults(
+    started = time.monotonic()
+    results = yield defer.DeferredList(
         [session.request(peer, request) for request in sent],
         consumeErrors=True,
     )
     correct = sum(
         1
-        for request, reply in zip(sent, results, strict=True)
-        if reply.number == request.number
+        for request, (succeeded, reply) in zip(sent, results, strict=True)
+        if succeeded
+        and reply.number == request.number
         and reply.digest == digest(request.data)
     )
-    emit("echoed", sent=count, correct=correct)
+    errors = sorted(
+        {str(reply.value) for succeeded, reply in results if not succeeded}
+    )
+    emit(
+        "echoed",
+        sent=count,
+        correct=correct,
+        errors=errors,
+        seconds=time.monotonic() - started,
+    )
 
 
 def main(reactor, argv):

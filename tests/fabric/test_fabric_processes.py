@@ -1,0 +1,113 @@
+"""
+Core and two Cells as separate processes with real UDP sockets, each in
+its own network namespace on a bridge with no uplink: they find each
+other by multicast, exchange requests, notice a killed Cell, and lose
+nothing when datagrams are dropped on purpose.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from fabric_processes import Namespaces
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(
+        os.geteuid() != 0, reason="creates network namespaces: needs root"
+    ),
+    pytest.mark.skipif(
+        shutil.which("nft") is None, reason="needs nft for the loss rules"
+    ),
+]
+
+BLACKHOLE = ["blackhole", "10.213.0.0/16", "metric", "4000"]
+
+#: Short timers keep the test fast; the 3/9/15 s defaults are covered by
+#: the Clock tests.
+TIMERS = {
+    "heartbeat_interval": 0.5,
+    "lost_after": 1.5,
+    "disconnect_after": 2.5,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def safety_route():
+    """
+    Blackhole 10.213.0.0/16 in the root namespace while the tests run,
+    so that no test address can leave by a real interface.
+    """
+    shown = subprocess.run(
+        ["ip", "route", "show", "10.213.0.0/16"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    added = not shown.strip()
+    if added:
+        subprocess.run(
+            ["ip", "route", "add", *BLACKHOLE],
+            check=True,
+        )
+    yield
+    if added:
+        subprocess.run(
+            ["ip", "route", "del", *BLACKHOLE],
+            check=False,
+        )
+
+
+def start_cluster(testbed, requests):
+    core = testbed.start("core", "core")
+    core.wait_for(event="listening")
+    cells = [
+        testbed.start(name, "cell", "--requests", str(requests))
+        for name in ("cell1", "cell2")
+    ]
+    return core, cells
+
+
+def test_discovery_requests_and_killed_cell(tmp_path):
+    with Namespaces(tmp_path, ["core", "cell1", "cell2"], **TIMERS) as testbed:
+        core, cells = start_cluster(testbed, requests=200)
+        for cell in cells:
+            cell.wait_for(event="connected", peer="core")
+            echoed = cell.wait_for(event="echoed")
+            assert echoed["correct"] == 200, echoed
+            core.wait_for(event="named", peer=cell.name)
+
+        killed_at = time.time()
+        cells[0].process.send_signal(signal.SIGKILL)
+        lost = core.wait_for(event="lost", peer="cell1", timeout=10)
+        gone = core.wait_for(event="disconnected", peer="cell1", timeout=10)
+
+        assert lost["time"] - killed_at <= TIMERS["lost_after"] + 0.5
+        assert gone["time"] - killed_at <= TIMERS["disconnect_after"] + 0.5
+        assert gone["graceful"] is False
+        assert not [
+            event
+            for event in core.events
+            if event.get("peer") == "cell2"
+            and event["event"] != "connected"
+            and event["event"] != "named"
+        ]
+
+
+def test_nothing_lost_under_random_drops(tmp_path):
+    timers = {**TIMERS, "lost_after": 4.0, "disconnect_after": 6.0}
+    with Namespaces(tmp_path, ["core", "cell1", "cell2"], **timers) as testbed:
+        for host in testbed.hosts:
+            testbed.drop_udp(host, 20)
+        core, cells = start_cluster(testbed, requests=300)
+        for cell in cells:
+            echoed = cell.wait_for(event="echoed", timeout=60)
+            assert echoed["correct"] == 300, echoed
+            assert echoed["errors"] == []
+            core.wait_for(event="named", peer=cell.name, timeout=30)
+        for host in testbed.hosts:
+            assert testbed.dropped(host) > 20
