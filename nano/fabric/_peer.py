@@ -28,6 +28,10 @@ SACK_MASK = (1 << SACK_BITS) - 1
 CLOSE_ATTEMPTS = 3
 
 
+def _ignore():
+    pass
+
+
 class PeerClosed(Exception):
     """A message was sent to a peer that is closing or closed."""
 
@@ -82,12 +86,31 @@ class Peer:
         self._close_attempts = 0
         self._closed = Deferred()
         self._calls = {}
+        # Hot paths call these instead of machine inputs, which cost tens
+        # of microseconds each; the machine's outputs swap them when the
+        # state changes (open/closing, connected/lost, closing).
+        self._outbox = self._sender.queue
+        self._on_heard = _ignore
+        self._on_idle = _ignore
 
     def __repr__(self):
         host, port = self.address
         return f"<Peer {self.name or '?'} at {host}:{port}>"
 
     # Public interface.
+
+    def send(self, message: bytes) -> None:
+        """
+        Queue one message for reliable, ordered delivery.
+
+        :raises ValueError: the message exceeds ``max_message``.
+        :raises PeerClosed: the peer is closing or closed.
+        """
+        self._outbox(message)
+        self._schedule("flush", 0, self._flush)
+
+    def _refuse(self, message):
+        raise PeerClosed(f"cannot send to {self.name}: connection closed")
 
     def close(self) -> Deferred:
         """
@@ -131,7 +154,7 @@ class Peer:
         elif kind == Kind.CLOSE_ACK:
             self.close_done()
             return
-        self.heard()
+        self._on_heard()
 
     def start_initiator(self) -> None:
         """Send HELLO and retry until WELCOME arrives."""
@@ -182,13 +205,15 @@ class Peer:
         self._endpoint.write(data, self.address)
 
     def _flush(self):
+        if not self.remote_epoch:
+            return
         now = self._clock.seconds()
         for seq, payload in self._sender.take(now):
             self._write(Kind.DATA, seq, payload)
         if self._sender.in_flight and "rto" not in self._calls:
             self._arm_retransmit()
         if self._sender.idle:
-            self.sender_idle()
+            self._on_idle()
 
     def _arm_retransmit(self):
         timeout = self._sender.rto.timeout
@@ -233,7 +258,7 @@ class Peer:
         else:
             self._cancel("rto")
             if not sender.unsent:
-                self.sender_idle()
+                self._on_idle()
 
     # Receiving.
 
@@ -345,33 +370,12 @@ class Peer:
         """Our CLOSE was acknowledged, or its attempts ran out."""
 
     @_machine.input()
-    def send(self, message: bytes):
-        """
-        Queue one message for reliable, ordered delivery.
-
-        :raises ValueError: the message exceeds ``max_message``.
-        :raises PeerClosed: the peer is closing or closed.
-        """
-
-    @_machine.input()
     def sender_idle(self):
         """Everything queued was sent and acknowledged."""
 
     @_machine.input()
     def abort(self):
         """Drop the connection now: a protocol error or a replacement."""
-
-    @_machine.output()
-    def _queue(self, message):
-        self._sender.queue(message)
-
-    @_machine.output()
-    def _flush_soon(self, message):
-        self._schedule("flush", 0, self._flush)
-
-    @_machine.output()
-    def _refuse(self, message):
-        raise PeerClosed(f"cannot send to {self.name}: connection closed")
 
     @_machine.output()
     def _start(self):
@@ -383,6 +387,7 @@ class Peer:
 
     @_machine.output()
     def _notify_lost(self):
+        self._on_heard = self.heard
         self.log.warn(
             "Peer {name} at {address} lost: silent for {seconds} s",
             name=self.name,
@@ -393,11 +398,15 @@ class Peer:
 
     @_machine.output()
     def _notify_recovered(self):
+        self._on_heard = _ignore
         self.log.info("Peer {name} heard again", name=self.name)
         self._endpoint.observer.peer_recovered(self)
 
     @_machine.output()
     def _begin_close(self):
+        self._outbox = self._refuse
+        self._on_heard = _ignore
+        self._on_idle = self.sender_idle
         self._schedule("flush", 0, self._flush)
         limit = self._config.disconnect_after
         self._schedule("close", limit, self._close_timeout)
@@ -427,6 +436,8 @@ class Peer:
 
     @_machine.output()
     def _stop(self):
+        self._outbox = self._refuse
+        self._on_heard = self._on_idle = _ignore
         for call in self._calls.values():
             call.cancel()
         self._calls.clear()
@@ -460,11 +471,6 @@ class Peer:
             closed.callback(None)
 
     handshaking.upon(confirmed, enter=connected, outputs=[_start])
-    handshaking.upon(send, enter=handshaking, outputs=[_queue])
-    connected.upon(send, enter=connected, outputs=[_queue, _flush_soon])
-    lost.upon(send, enter=lost, outputs=[_queue, _flush_soon])
-    closing.upon(send, enter=closing, outputs=[_refuse])
-    closed.upon(send, enter=closed, outputs=[_refuse])
     handshaking.upon(heard, enter=handshaking, outputs=[])
     handshaking.upon(close_requested, enter=closed, outputs=[_stop, _finish])
     handshaking.upon(abort, enter=closed, outputs=[_stop, _finish])
