@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 
+import attrs
 import orjson
 import twisted
 from twisted.internet import defer, task
@@ -44,6 +45,8 @@ from nano.fabric._config import LOOPBACK_DATAGRAM
 HOST = "127.0.0.1"
 SECRET = os.urandom(32)
 SECRET_VARIABLE = "NANO_BENCHMARK_SECRET"
+#: Datagram sizes tried for 1 MiB transfers (bytes, headers included).
+DATAGRAM_SIZES = (1472, 4096, 8192, 16384, 32768, 65507)
 MIB = 1024 * 1024
 registry = MessageRegistry()
 
@@ -353,7 +356,29 @@ def measure(reactor, options, config, ports):
         profile.disable()
         profile.dump_stats(options.profile)
     yield peer.close()
+    results["datagram_sizes"] = yield sweep(reactor, config, ports, repeat)
     return results
+
+
+@defer.inlineCallbacks
+def sweep(reactor, config, ports, repeat):
+    """
+    Measure 1 MiB transfers with each datagram size in
+    :data:`DATAGRAM_SIZES`, to find the best one for loopback.
+    """
+    rates = {}
+    for size in DATAGRAM_SIZES:
+        sized = attrs.evolve(config, max_datagram=size)
+        endpoint = Endpoint(reactor, sized, None, f"client-{size}")
+        session = Session(reactor, registry, Quiet())
+        endpoint.observer = session
+        port = reactor.listenUDP(0, endpoint, HOST, MAX_PACKET_SIZE)
+        peer = yield endpoint.connect((HOST, ports["fabric"]))
+        result = yield fabric_bulk(session, peer, repeat)
+        rates[size] = result["mb_per_second"]
+        yield peer.close()
+        yield port.stopListening()
+    return rates
 
 
 def report(results):
@@ -368,6 +393,9 @@ def report(results):
         fabric = results[group]["fabric"][key]
         raw = results[group]["raw"][key]
         print(f"{label:34} {fabric:12,.{digits}f} {raw:12,.{digits}f}")
+    print("1 MiB message by datagram size (MB/s):")
+    for size, rate in results["datagram_sizes"].items():
+        print(f"  {size:>6} bytes {rate:10,.1f}")
     print(orjson.dumps(results["machine"]).decode())
 
 
@@ -392,7 +420,12 @@ def client(reactor, options):
         report(results)
         if options.json:
             with open(options.json, "wb") as output:
-                output.write(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+                output.write(
+                    orjson.dumps(
+                        results,
+                        option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+                    )
+                )
 
     def failed(failure):
         server.kill()

@@ -5,9 +5,12 @@ import hmac
 from fabric_helpers import ADDRESS_A, ADDRESS_B, Pair, Recorder, make_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from nano.fabric import Endpoint, FabricConfig, _endpoint, _wire
+from nano.fabric._drops import LOG_INTERVAL, DropCounter
 
 FORGED = _wire.FORGED
 STALE = _endpoint.STALE
@@ -158,3 +161,33 @@ def test_garbage_never_raises_or_reaches_observer(garbage, signed):
     assert pair.observer_b.messages == []
     assert pair.observer_b.events == [("connected", "A")]
     assert sum(pair.b.drops.counts.values()) == before + 1
+
+
+def test_drop_logging_is_rate_limited():
+    clock = Clock()
+    drops = DropCounter(clock)
+    with capturedLogs() as events:
+        for _ in range(50):
+            drops.drop("too bad", ("10.213.0.9", 7))
+        clock.advance(LOG_INTERVAL)
+        drops.drop("too bad", ("10.213.0.9", 7))
+    lines = [formatEvent(event) for event in events]
+    assert drops.counts["too bad"] == 51
+    assert lines == [
+        "Dropped 1 datagram(s) (too bad), latest from 10.213.0.9:7; "
+        "1 in total for this reason",
+        "Dropped 50 datagram(s) (too bad), latest from 10.213.0.9:7; "
+        "51 in total for this reason",
+    ]
+
+
+def test_secret_never_logged():
+    pair = Pair()
+    with capturedLogs() as events:
+        pair.b.datagramReceived(b"x" * 200, ADDRESS_A)
+        pair.peer.close()
+        pair.run(5)
+    text = " ".join(formatEvent(event) for event in events)
+    assert events
+    assert pair.config.secret.hex() not in text
+    assert repr(pair.config.secret) not in text
