@@ -9,10 +9,12 @@ name the damage exactly as recovery and ``verify`` would.
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
+
 from ._errors import JournalCorruptError
 from ._event import Event
 from ._lines import LineDamage, check_line, list_segments, parse_record
-from ._registry import EventRegistry
+from ._registry import EventDecodeError, EventRegistry
 from ._scan import walk
 
 
@@ -45,22 +47,28 @@ def read_events(
 
 
 def _read_segments(segments, registry, after, last_seq):
+    decode = registry.decode
     expected = after + 1
     for index, (first, path) in enumerate(segments):
         if first > expected or (index > 0 and first != expected):
             raise _Damaged()
         pieces = path.read_bytes().split(b"\n")
         del pieces[-1]  # b"" after the last newline, or a partial line
-        prefix = f"{path}:"
         for number in range(expected - first, len(pieces)):
             line = pieces[number]
             try:
                 if check_line(line) != expected:
                     raise _Damaged()
-                record = parse_record(line)
-            except LineDamage:
+                record = orjson.loads(line)["event"]
+            except (LineDamage, ValueError, KeyError, TypeError):
                 raise _Damaged() from None
-            yield expected, registry.decode(record, prefix + str(number + 1))
+            try:
+                event = decode(record)
+            except EventDecodeError as error:
+                # Positions are formatted only for errors: it is cheaper.
+                position = f"{path}:{number + 1}"
+                raise type(error)(position, error.message) from None
+            yield expected, event
             if expected == last_seq:
                 return
             expected += 1

@@ -16,6 +16,7 @@ from nano.events import (
     Event,
     EventRegistry,
     JournalCorruptError,
+    UnknownEventType,
     read_lines,
     repair,
     utc_time,
@@ -292,6 +293,20 @@ def test_verify_reports_unknown_types(journal_dir):
     assert len(verify(journal_dir, EventRegistry())) == 2
     problem = verify(journal_dir, EventRegistry())[0]
     assert "unknown event type 'NoteTaken'" in problem.message
+
+
+def test_read_names_undecodable_line(journal_dir):
+    """read() raises the registry's error with the file and line."""
+    (segment,) = write_notes(journal_dir, 3)
+    other = EventRegistry()
+    journal = open_journal(journal_dir, other, Clock(), InlineThread(), 2**20)
+    try:
+        with pytest.raises(UnknownEventType) as caught:
+            list(journal.read(after=1))
+    finally:
+        journal.close()
+    assert caught.value.position == f"{segment}:2"
+    assert "unknown event type 'NoteTaken'" in str(caught.value)
 
 
 def test_read_lines_stops_at_damage(journal_dir):

@@ -1,6 +1,6 @@
 """
 Crash test with real processes: a child appends as fast as it can and is
-killed with SIGKILL at random moments; no acknowledged event may be lost.
+killed with SIGKILL at random moments. No acknowledged event may be lost.
 """
 
 import os
@@ -21,8 +21,9 @@ from nano.events._journal import open_journal
 
 CHILD = Path(__file__).with_name("_crash_child.py")
 ROUNDS = 20
-# Rounds per journal: each journal sees several kills and recoveries, and
-# the checks after each round stay quick because journals stay small.
+# Rounds per journal: each journal goes through several kills and
+# recoveries, and the checks after each round stay quick because journals
+# stay small.
 ROUNDS_PER_JOURNAL = 5
 # Small segments, so that kills also land around rotations.
 SEGMENT_BYTES = 256 * 1024

@@ -3,10 +3,11 @@ Tests for the journal's appends, group commit, reads, rotation and
 failures, with real files.
 
 Most tests run the writer's work through :class:`ManualThread`, so that
-each test decides when a batch finishes; the last ones use the real
+each test decides when a batch finishes. The last ones use the real
 writer thread under the real reactor.
 """
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -50,9 +51,8 @@ def note(text: str) -> NoteTaken:
 
 class ManualThread:
     """
-    A stand-in for the writer thread that runs each call when the test
-    says so, which makes "while a write is in flight" a state a test can
-    hold.
+    A stand-in for the writer thread that runs each call only when the
+    test calls :meth:`finish_one`, so a test can hold a write in flight.
     """
 
     def __init__(self):
@@ -84,6 +84,7 @@ class ManualThread:
 class JournalTestCase(SynchronousTestCase):
     def setUp(self):
         self.directory = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.directory)
         self.clock = Clock()
         self.thread = ManualThread()
         self.journals = []
