@@ -410,7 +410,7 @@ def start_server(options):
 
 
 def client(reactor, options):
-    config = FabricConfig(secret=SECRET)
+    config = FabricConfig(secret=SECRET, max_datagram=options.max_datagram)
     server, ports = start_server(options)
     done = measure(reactor, options, config, ports)
 
@@ -439,6 +439,12 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--json", help="also write the results to FILE")
     parser.add_argument("--profile", help="write cProfile stats to FILE")
+    parser.add_argument(
+        "--max-datagram",
+        type=int,
+        default=0,
+        help="datagram size in bytes for the client (0: by address)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:

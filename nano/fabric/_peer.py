@@ -21,7 +21,9 @@ from ._replay import ReplayWindow
 from ._rto import RetransmitTimeout
 from ._wire import Kind
 
-#: Selectively acked segments that trigger an immediate ack.
+#: In-order segments after which an ack is sent at the end of the
+#: current reactor turn, rather than after ``ack_delay``; segments read
+#: in one turn thus share one ack.
 ACK_EVERY = 2
 SACK_MASK = (1 << SACK_BITS) - 1
 #: CLOSE datagrams sent before a closing peer gives up on the CLOSE_ACK.
@@ -190,6 +192,7 @@ class Peer:
         if kind != Kind.HELLO:
             self._unacked = 0
             self._cancel("ack")
+            self._cancel("ack now")
         data = _wire.encode(
             self._config.secret,
             kind,
@@ -269,7 +272,7 @@ class Peer:
         else:
             self._unacked += 1
             if self._unacked >= ACK_EVERY:
-                self._write(Kind.ACK)
+                self._schedule("ack now", 0, self._write, Kind.ACK)
             else:
                 self._schedule("ack", self._config.ack_delay, self._ack)
         if messages:
@@ -278,7 +281,6 @@ class Peer:
                 deliver(self, message)
 
     def _ack(self):
-        self._calls.pop("ack", None)
         self._write(Kind.ACK)
 
     # Timers.
