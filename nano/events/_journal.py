@@ -146,7 +146,8 @@ class Journal:
         the event is on disk.
 
         :return: a Deferred that fails with :class:`RegistryError` for an
-            unregistered event, :class:`JournalWriteError` when its batch
+            unregistered event, :class:`TypeError` for a payload that is
+            not JSON, :class:`JournalWriteError` when its batch
             could not be written, :class:`JournalFailedError` after an
             earlier write failure, and :class:`JournalClosedError` once
             :meth:`close` was called.
@@ -154,12 +155,12 @@ class Journal:
         if self._state in (_State.FAILED, _State.CLOSING, _State.CLOSED):
             return fail(self._rejection())
         try:
-            record = self.registry.encode(event)
-        except RegistryError:
+            line = encode_line(self._next_seq, self.registry.encode(event))
+        except (RegistryError, TypeError):
+            # Unregistered, or a payload that is not JSON: no seq is used.
             return fail()
-        seq = self._next_seq
         self._next_seq += 1
-        self._lines.append(encode_line(seq, record))
+        self._lines.append(line)
         acknowledged = Deferred()
         self._waiting.append(acknowledged)
         if self._state is _State.IDLE:

@@ -178,6 +178,14 @@ class AppendTests(JournalTestCase):
         self.failureResultOf(journal.append(bad), RegistryError)
         self.assertEqual(self.append_and_write(journal, "a"), [1])
 
+    def test_non_json_payload_fails(self):
+        """A payload that JSON cannot hold fails and takes no seq."""
+        journal = self.open()
+        bad = NoteTaken(aggregate_id="notes", time=utc_time(0), text={1})
+        failure = self.failureResultOf(journal.append(bad), TypeError)
+        self.assertIn("set", str(failure.value))
+        self.assertEqual(self.append_and_write(journal, "a"), [1])
+
     def test_reopen_continues_numbering(self):
         """A reopened journal continues after the last seq on disk."""
         journal = self.open()
