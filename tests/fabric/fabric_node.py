@@ -116,13 +116,14 @@ def start_core(reactor, options, config):
     session.handle(EchoRequest, echo)
     session.handle(NodeNameRequest, lambda peer, _: NodeNameReply(name="core"))
     endpoint = Endpoint(reactor, config, session, options.name)
+    host = config.listen_address or interface
     port = reactor.listenUDP(
         config.listen_port,
         endpoint,
-        interface=interface,
+        interface=host,
         maxPacketSize=MAX_PACKET_SIZE,
     )
-    address = (interface, port.getHost().port)
+    address = (host, port.getHost().port)
     responder = DiscoveryResponder(reactor, config, interface, address)
     reactor.listenMulticast(config.group_port, responder, listenMultiple=True)
     emit("listening", host=address[0], port=address[1])
