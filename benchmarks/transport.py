@@ -8,7 +8,7 @@ Usage: ``.venv/bin/python benchmarks/transport.py [--quick] [--json FILE]
 Measured, fabric and raw side by side:
 
 - one-way throughput of small messages (a 60-byte JSON status report),
-  ended by a request that the server answers once all have arrived;
+  ended by a request that the server replies to once all have arrived;
 - request round-trip latency, p50 and p99, at a paced 1,000 requests/s;
 - the transfer rate of 1 MiB messages (sent one after another, each
   answered by a short reply).
@@ -110,7 +110,7 @@ class Quiet:
 
 
 class RawServer(DatagramProtocol):
-    """Echoes ``E`` datagrams; counts ``S`` ones and answers ``Q``."""
+    """Echoes ``E`` datagrams, counts ``S`` ones, and replies to ``Q``."""
 
     count = 0
     size = 0
@@ -168,7 +168,7 @@ def set_buffers(handle, size):
 
 
 class RawClient(DatagramProtocol):
-    """Sends raw datagrams to :class:`RawServer` and waits for answers."""
+    """Sends raw datagrams to :class:`RawServer` and waits for replies."""
 
     def __init__(self, server):
         self.server = server

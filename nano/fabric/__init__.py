@@ -1,7 +1,7 @@
 """
 The cluster fabric: how Core and Cells find and talk to each other.
 
-- Discovery: Core answers multicast pings of its domain with its
+- Discovery: Core replies to multicast pings of its domain with its
   transport address (:class:`DiscoveryResponder`); a node searches with
   :class:`DiscoveryClient` and keeps a connection to Core with
   :class:`CoreConnector`.

@@ -3,9 +3,9 @@ Discovery: nodes find Core by multicast, with no address configured.
 
 A node sends PING datagrams (the fabric's datagram format, so signed
 with the cluster secret) to the domain's group and port, with TTL 1 and
-an explicit outgoing interface; Core answers each PING of its own domain
-with a unicast PONG that carries its transport address and the address
-the PING came from. The payloads are JSON::
+an explicit outgoing interface. Core replies to each PING of its own
+domain with a unicast PONG that carries its transport address and the
+address the PING came from. The payloads are JSON::
 
     PING {"domain": "nano", "nonce": 123}
     PONG {"domain": "nano", "nonce": 123,
@@ -37,7 +37,7 @@ UNEXPECTED = "unexpected datagram kind for discovery"
 
 
 class DiscoveryError(Exception):
-    """No Core was found; the message says why and what to change."""
+    """No Core was found. The message gives the cause and the fix."""
 
 
 def _encode(config, node, kind, value):
@@ -62,7 +62,7 @@ def _decode(config, data, kind):
 
 class DiscoveryResponder(DatagramProtocol):
     """
-    Core's side: joins the group and answers PINGs of its domain.
+    Core's side: joins the group and replies to PINGs of its domain.
 
     Listen with ``reactor.listenMulticast(config.group_port, responder,
     listenMultiple=True)``.
@@ -98,7 +98,7 @@ class DiscoveryResponder(DatagramProtocol):
         )
 
     def datagramReceived(self, data, address):
-        """Answer a PING of this domain; drop and count anything else."""
+        """Reply to a PING of this domain; drop and count anything else."""
         try:
             ping = _decode(self._config, data, Kind.PING)
         except DatagramError as error:
@@ -115,7 +115,7 @@ class DiscoveryResponder(DatagramProtocol):
             self.transport.write(data, address)
         except OSError as error:
             self.log.warn(
-                "Cannot answer discovery from {address}: {error}",
+                "Failed to send a discovery reply to {address}: {error}",
                 address=address,
                 error=error,
             )

@@ -5,7 +5,7 @@ connections, and opens connections to other nodes.
 A connection is identified by the pair of random 64-bit epochs its two
 ends chose for it. Both are in every datagram, so a datagram captured
 from an earlier connection, even one between the same two processes,
-names epochs that no longer exist and is dropped; within a connection,
+names epochs that no longer exist and is dropped. Within a connection,
 packet numbers and a replay window drop repeats.
 """
 
@@ -65,7 +65,7 @@ class Endpoint(DatagramProtocol):
     One node's end of the fabric, on one UDP socket.
 
     :param clock: the reactor, or a ``task.Clock`` in tests.
-    :param observer: told about peers and their messages; see
+    :param observer: notified of peers and their messages; see
         :class:`nano.fabric.IPeerObserver`.
     :param name: this node's name, sent in handshakes (``Cell_...``).
     """
@@ -94,8 +94,8 @@ class Endpoint(DatagramProtocol):
             self._send = self.transport.write
             return
         # Twisted's udp.Port.write checks the address with three parsers
-        # on every call, a third of the cost of a send; peer addresses
-        # are already IPv4 addresses, so send on the socket directly.
+        # on every call, which was a third of the cost of a send. Peer
+        # addresses are IPv4 addresses already, so send on the socket.
         self._send = handle.sendto
         size = self.config.socket_buffer
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
@@ -196,7 +196,7 @@ class Endpoint(DatagramProtocol):
     # Receiving.
 
     def datagramReceived(self, data: bytes, address) -> None:
-        """Check and dispatch one datagram; never raises."""
+        """Check and dispatch one datagram, catching every exception."""
         try:
             self._receive(data, address)
         except DatagramError as error:

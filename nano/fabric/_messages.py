@@ -52,7 +52,7 @@ class MessageRegistry:
     The message types a node knows.
 
     Core and Cell share one registry of the Nano vocabulary; tests build
-    their own. Every registry knows :class:`ErrorReply`.
+    their own. Every registry contains :class:`ErrorReply`.
     """
 
     def __init__(self):

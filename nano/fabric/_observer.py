@@ -1,5 +1,5 @@
 # ruff: noqa: N805 (zope.interface methods take no self)
-"""What Core and Cell see of their peers."""
+"""The interface through which Core and Cell follow their peers."""
 
 from zope.interface import Interface
 
@@ -28,4 +28,7 @@ class IPeerObserver(Interface):
         """
 
     def message_received(peer, message):
-        """One complete message (bytes) arrived, in order, exactly once."""
+        """
+        One complete message (bytes) arrived; messages of a connection
+        arrive in the order sent, each once.
+        """

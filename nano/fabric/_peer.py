@@ -1,7 +1,7 @@
 """
 One connection to another node, and its lifecycle as a state machine.
 
-States: ``handshaking`` until the other side proves it holds the new
+States: ``handshaking`` until the other side proves that it has the new
 connection epochs, ``connected``, ``lost`` after ``lost_after`` seconds
 of silence, ``closing`` while a graceful close waits for its data to be
 acknowledged, and ``closed``. A lost peer that is heard again is
@@ -22,7 +22,7 @@ from ._rto import RetransmitTimeout
 from ._wire import Kind
 
 #: In-order segments after which an ack is sent at the end of the
-#: current reactor turn, rather than after ``ack_delay``; segments read
+#: current reactor turn, rather than after ``ack_delay``. Segments read
 #: in one turn thus share one ack.
 ACK_EVERY = 2
 SACK_MASK = (1 << SACK_BITS) - 1
@@ -56,44 +56,51 @@ class Peer:
     log = Logger()
 
     def __init__(self, endpoint, address, max_datagram, initiator):
-        config = endpoint.config
         self._endpoint = endpoint
         self._clock = endpoint.clock
-        self._config = config
+        self._config = endpoint.config
         self.address = address
         self.initiator = initiator
         self.node_id = b""
         self.name = ""
+
         self.local_epoch = new_epoch()
         self.remote_epoch = 0
         self._packet = 0
         self._replay = ReplayWindow()
-        max_payload = max_datagram - _wire.OVERHEAD
+
+        self._sender = self._new_sender(max_datagram - _wire.OVERHEAD)
+        self._receiver = Receiver(
+            self._config.window, self._config.max_message
+        )
+        self._sack_bytes = (self._config.window + 7) // 8
+        self._unacked = 0
+        self._last_heard = self._clock.seconds()
+        self._close_attempts = 0
+        self._closed = Deferred()
+        self._calls = {}
+
+        # Hot paths call these instead of machine inputs, because an input
+        # costs tens of microseconds. The machine's outputs swap them when
+        # the state changes (open or closing, connected or lost).
+        self._outbox = self._sender.queue
+        self._on_heard = _ignore
+        self._on_idle = _ignore
+
+    def _new_sender(self, max_payload):
+        config = self._config
         rto = RetransmitTimeout(
             config.retransmit_initial,
             config.retransmit_min,
             config.retransmit_max,
         )
-        self._sender = Sender(
+        return Sender(
             max_payload,
             config.window,
             config.max_message,
             rto,
             config.socket_buffer // 2,
         )
-        self._receiver = Receiver(config.window, config.max_message)
-        self._sack_bytes = (config.window + 7) // 8
-        self._last_heard = self._clock.seconds()
-        self._unacked = 0
-        self._close_attempts = 0
-        self._closed = Deferred()
-        self._calls = {}
-        # Hot paths call these instead of machine inputs, which cost tens
-        # of microseconds each; the machine's outputs swap them when the
-        # state changes (open/closing, connected/lost, closing).
-        self._outbox = self._sender.queue
-        self._on_heard = _ignore
-        self._on_idle = _ignore
 
     def __repr__(self):
         host, port = self.address
@@ -175,7 +182,7 @@ class Peer:
         self.confirmed()
 
     def send_welcome(self) -> None:
-        """Answer a HELLO; sent again for each repeated HELLO."""
+        """Send WELCOME in reply to a HELLO, again for each repeated HELLO."""
         self._write(Kind.WELCOME, payload=self._endpoint.hello_payload)
 
     # Sending.
@@ -345,7 +352,7 @@ class Peer:
 
     @_machine.input()
     def confirmed(self):
-        """The other side proved it holds both connection epochs."""
+        """The other side proved that it has both connection epochs."""
 
     @_machine.input()
     def heard(self):

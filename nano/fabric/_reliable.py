@@ -4,7 +4,7 @@ Reliable, ordered delivery of messages over numbered datagrams.
 Messages are written into a byte stream, each behind a 4-byte length,
 and the stream is cut into segments of at most ``max_payload`` bytes,
 one per DATA datagram. So small messages sent together share datagrams
-and a large message spans as many as it needs (fragmentation); the
+and a large message spans as many as it needs (fragmentation). The
 receiver joins segments in sequence order and cuts the messages out
 again (reassembly). This module does no I/O and reads no clock: the
 connection passes the time in and sends what it returns.
@@ -20,8 +20,8 @@ SACK_BITS = 64
 INITIAL_CONGESTION = 32
 MIN_CONGESTION = 16
 #: The congestion window is multiplied by this after a loss, as in CUBIC
-#: (RFC 9438); gentler than Reno's halving, since the fabric runs on
-#: LANs where a lost datagram is more often noise than congestion.
+#: (RFC 9438). It is gentler than Reno's halving because the fabric runs
+#: on LANs, where a lost datagram is more often noise than congestion.
 LOSS_FACTOR = 0.7
 #: Seconds a segment may arrive late before it counts as lost when a
 #: later one was acked (on top of a quarter of the smoothed RTT).

@@ -1,8 +1,8 @@
 """
 Requests, replies and one-way messages between peers.
 
-Each request carries a new session id of its sender (``from_session``);
-the reply carries it back as ``to_session`` and fires the Deferred of
+Each request carries a new session id of its sender (``from_session``).
+The reply carries it back as ``to_session``, which fires the Deferred of
 the task that is waiting for it.
 """
 
@@ -21,7 +21,7 @@ class RequestTimeout(Exception):
 
 
 class RemoteError(Exception):
-    """The peer answered a request with an :class:`ErrorReply`."""
+    """The peer replied to a request with an :class:`ErrorReply`."""
 
 
 class PeerDisconnected(Exception):

@@ -1,9 +1,9 @@
 """
 A Core or Cell made of nothing but the fabric, for integration tests.
 
-It prints one JSON object per line for each thing that happens (peer
-connected, lost, disconnected; request results), so that a test can
-follow several of these processes running in their own namespaces::
+It prints one JSON object per line for each event (peer connected,
+lost or disconnected, request results). A test can thus follow several
+of these processes running in their own namespaces::
 
     python fabric_node.py core --config domain.cfg --name Core_1
     python fabric_node.py cell --config domain.cfg --name Cell_1 \\
@@ -86,12 +86,12 @@ class Printer:
 
 
 class CorePrinter(Printer):
-    """Also asks each new peer for its name, a request from Core."""
+    """Also requests each new peer's name, a request sent by Core."""
 
     def peer_connected(self, peer):
         super().peer_connected(peer)
-        asked = self.session.request(peer, NodeNameRequest())
-        asked.addCallbacks(
+        named = self.session.request(peer, NodeNameRequest())
+        named.addCallbacks(
             lambda reply: emit("named", peer=reply.name),
             lambda failure: emit("error", error=str(failure.value)),
         )

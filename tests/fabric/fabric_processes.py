@@ -110,7 +110,7 @@ class Namespaces:
         self.addresses = {}
         self.nodes = []
         self.config = directory / "domain.cfg"
-        self._made = []
+        self._namespaces = []
         self._settings = settings
 
     def __enter__(self):
@@ -152,7 +152,7 @@ class Namespaces:
 
     def _add_namespace(self, namespace):
         subprocess.run(["ip", "netns", "add", namespace], check=True)
-        self._made.append(namespace)
+        self._namespaces.append(namespace)
 
     def start(self, host, role, *arguments):
         """Start fabric_node.py in ``host``'s namespace."""
@@ -193,6 +193,6 @@ class Namespaces:
         """Kill every node by PID, then delete every namespace made."""
         for node in self.nodes:
             node.kill()
-        for namespace in reversed(self._made):
+        for namespace in reversed(self._namespaces):
             subprocess.run(["ip", "netns", "del", namespace], check=False)
-        self._made.clear()
+        self._namespaces.clear()

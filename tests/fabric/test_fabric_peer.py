@@ -51,12 +51,12 @@ class LivenessTests(SynchronousTestCase):
         pair = Pair()
         pair.run(1)
         cut(pair)
-        heard = pair.peer._last_heard
-        pair.run(heard + 8.99 - pair.clock.seconds())
+        last_heard = pair.peer._last_heard
+        pair.run(last_heard + 8.99 - pair.clock.seconds())
         self.assertEqual(pair.observer_a.events, [("connected", "B")])
         pair.run(0.02)
         self.assertEqual(pair.observer_a.events[-1], ("lost", "B"))
-        pair.run(heard + 14.99 - pair.clock.seconds())
+        pair.run(last_heard + 14.99 - pair.clock.seconds())
         self.assertEqual(pair.observer_a.events[-1], ("lost", "B"))
         pair.run(0.02)
         self.assertEqual(

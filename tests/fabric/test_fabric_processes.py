@@ -1,6 +1,6 @@
 """
 Core and two Cells as separate processes with real UDP sockets, each in
-its own network namespace on a bridge with no uplink: they find each
+its own network namespace on a bridge with no uplink. They find each
 other by multicast, exchange requests, notice a killed Cell, and lose
 nothing when datagrams are dropped on purpose.
 """
@@ -42,13 +42,13 @@ def safety_route():
     Blackhole 10.213.0.0/16 in the root namespace while the tests run,
     so that no test address can leave by a real interface.
     """
-    shown = subprocess.run(
+    routes = subprocess.run(
         ["ip", "route", "show", "10.213.0.0/16"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    added = not shown.strip()
+    added = not routes.strip()
     if added:
         subprocess.run(
             ["ip", "route", "add", *BLACKHOLE],
@@ -84,11 +84,16 @@ def test_discovery_requests_and_killed_cell(tmp_path):
         killed_at = time.time()
         cells[0].process.send_signal(signal.SIGKILL)
         lost = core.wait_for(event="lost", peer="cell1", timeout=10)
-        gone = core.wait_for(event="disconnected", peer="cell1", timeout=10)
+        disconnected = core.wait_for(
+            event="disconnected", peer="cell1", timeout=10
+        )
 
         assert lost["time"] - killed_at <= TIMERS["lost_after"] + 0.5
-        assert gone["time"] - killed_at <= TIMERS["disconnect_after"] + 0.5
-        assert gone["graceful"] is False
+        assert (
+            disconnected["time"] - killed_at
+            <= TIMERS["disconnect_after"] + 0.5
+        )
+        assert disconnected["graceful"] is False
         assert not [
             event
             for event in core.events

@@ -149,7 +149,7 @@ class MalformedTests(SynchronousTestCase):
 def test_garbage_never_raises_or_reaches_observer(garbage, signed):
     """
     Random bytes, and random bytes behind a valid magic, version and tag
-    (as from a buggy node that holds the secret), are only counted.
+    (as from a buggy node that has the secret), are only counted.
     """
     pair = Pair(config=make_config())
     if signed:
