@@ -1,0 +1,44 @@
+"""
+The Cell's only way to libvirt.
+
+:class:`Host` owns the connection and its lifecycle events, :class:`Guest`
+is one domain, and :func:`domain_xml` builds a domain definition from a
+template's device set. Every blocking libvirt call runs on one dedicated
+thread and returns a Deferred, and libvirt's numbers and errors are turned
+into the names and exceptions below.
+"""
+
+from ._constants import DomainState, LifecycleEvent
+from ._errors import (
+    DomainExists,
+    DomainNotFound,
+    DomainNotRunning,
+    DomainRunning,
+    HostUnavailable,
+    HypervisorError,
+    InvalidDomainXML,
+)
+from ._events import DomainEvent
+from ._guest import BlockStats, Guest, InterfaceStats
+from ._host import DomainStatus, Host, NodeInfo
+from ._thread import LibvirtThread
+
+__all__ = [
+    "BlockStats",
+    "DomainEvent",
+    "DomainExists",
+    "DomainNotFound",
+    "DomainNotRunning",
+    "DomainRunning",
+    "DomainState",
+    "DomainStatus",
+    "Guest",
+    "Host",
+    "HostUnavailable",
+    "HypervisorError",
+    "InterfaceStats",
+    "InvalidDomainXML",
+    "LibvirtThread",
+    "LifecycleEvent",
+    "NodeInfo",
+]

@@ -1,0 +1,225 @@
+"""
+One libvirt domain, with every call run on the host's libvirt thread.
+"""
+
+import attrs
+
+from ._constants import domain_state
+from ._errors import DomainRunning
+
+# libvirt flag values (libvirt-domain.h)
+_AFFECT_LIVE = 1
+_AFFECT_CONFIG = 2
+_MAXIMUM = 4  # VIR_DOMAIN_MEM_MAXIMUM and VIR_DOMAIN_VCPU_MAXIMUM
+_XML_SECURE = 1
+_XML_INACTIVE = 2
+
+
+@attrs.frozen
+class BlockStats:
+    """Cumulative I/O counters of one disk since the domain started."""
+
+    read_requests: int
+    read_bytes: int
+    write_requests: int
+    write_bytes: int
+    errors: int
+
+
+@attrs.frozen
+class InterfaceStats:
+    """Cumulative traffic counters of one network interface."""
+
+    rx_bytes: int
+    rx_packets: int
+    rx_errors: int
+    rx_drops: int
+    tx_bytes: int
+    tx_packets: int
+    tx_errors: int
+    tx_drops: int
+
+
+@attrs.frozen
+class Guest:
+    """
+    One libvirt domain, found by its UUID on every call so that it keeps
+    working after the host reconnects.
+
+    Every method returns a Deferred. Failures are
+    :exc:`HypervisorError` subclasses whose message names the domain.
+
+    :ivar name: the domain name when this object was made.
+    :ivar uuid: the domain UUID.
+    """
+
+    _host: object = attrs.field(repr=False)
+    name: str
+    uuid: str
+
+    def start(self):
+        """
+        Start the defined domain; fails with :exc:`DomainRunning` if it
+        runs already.
+        """
+        return self._call("start", _start, not_active=DomainRunning)
+
+    def shutdown(self):
+        """
+        Ask the guest OS to shut down (ACPI power button).
+
+        The domain may ignore it. Its STOPPED event tells when it is off.
+        Fails with :exc:`DomainNotRunning` if it is not running.
+        """
+        return self._call("shut down", _shutdown)
+
+    def destroy(self):
+        """
+        Stop the domain at once, like pulling the power plug; fails with
+        :exc:`DomainNotRunning` if it is not running.
+        """
+        return self._call("destroy", _destroy)
+
+    def undefine(self):
+        """
+        Remove the stopped domain's definition; fails with
+        :exc:`DomainRunning` if it still runs (destroy it first).
+        """
+        return self._call("undefine", _undefine)
+
+    def state(self):
+        """Read the power state, a :class:`DomainState`."""
+        return self._call("read the state of", _state)
+
+    def xml(self, secure=False, inactive=False):
+        """
+        Read the domain XML.
+
+        :param secure: include secrets such as the VNC password.
+        :param inactive: read the definition used at the next start
+            rather than the running one.
+        """
+        flags = (_XML_SECURE if secure else 0) | (
+            _XML_INACTIVE if inactive else 0
+        )
+        return self._call("read the XML of", _xml, flags)
+
+    def autostart(self):
+        """Read whether libvirt starts the domain when the host boots."""
+        return self._call("read autostart of", _autostart)
+
+    def set_autostart(self, enabled):
+        """Set whether libvirt starts the domain when the host boots."""
+        return self._call("set autostart of", _set_autostart, enabled)
+
+    def set_memory(self, size, live=False):
+        """
+        Set the memory for the next start, and, with ``live``, of the
+        running domain too (through the balloon, up to the size it was
+        started with).
+
+        :param size: bytes; rounded down to whole KiB.
+        """
+        return self._call("set memory of", _set_memory, size // 1024, live)
+
+    def set_vcpus(self, count, live=False):
+        """
+        Set the number of vCPUs for the next start, and, with ``live``, of
+        the running domain too (CPU hotplug, which the guest must support).
+        """
+        return self._call("set vCPUs of", _set_vcpus, count, live)
+
+    def block_stats(self, device):
+        """
+        Read a disk's :class:`BlockStats`.
+
+        :param device: the target device, such as ``"vda"``.
+        """
+        return self._call("read block stats of", _block_stats, device)
+
+    def interface_stats(self, device):
+        """
+        Read a network interface's :class:`InterfaceStats`.
+
+        :param device: the host-side device, such as ``"vnet0"``.
+        """
+        return self._call("read interface stats of", _interface_stats, device)
+
+    def _call(self, action, function, *args, **kwargs):
+        return self._host.call(
+            action, self.name, _on_domain, self.uuid, function, *args, **kwargs
+        )
+
+
+def _on_domain(connection, uuid, function, *args):
+    return function(connection.lookupByUUIDString(uuid), *args)
+
+
+def _start(domain):
+    if domain.isActive():
+        raise DomainRunning(
+            f"start domain {domain.name()!r} failed: it is already running",
+            domain.name(),
+        )
+    domain.create()
+
+
+def _shutdown(domain):
+    domain.shutdown()
+
+
+def _destroy(domain):
+    domain.destroy()
+
+
+def _undefine(domain):
+    if domain.isActive():
+        raise DomainRunning(
+            f"undefine domain {domain.name()!r} failed: it is running; "
+            "destroy it first",
+            domain.name(),
+        )
+    domain.undefine()
+
+
+def _state(domain):
+    return domain_state(domain.state()[0])
+
+
+def _xml(domain, flags):
+    return domain.XMLDesc(flags)
+
+
+def _autostart(domain):
+    return bool(domain.autostart())
+
+
+def _set_autostart(domain, enabled):
+    domain.setAutostart(1 if enabled else 0)
+
+
+def _set_memory(domain, kib, live):
+    domain.setMemoryFlags(kib, _AFFECT_CONFIG | _MAXIMUM)
+    domain.setMemoryFlags(kib, _AFFECT_CONFIG)
+    if live and domain.isActive():
+        domain.setMemoryFlags(kib, _AFFECT_LIVE)
+
+
+def _set_vcpus(domain, count, live):
+    maximum = domain.vcpusFlags(_AFFECT_CONFIG | _MAXIMUM)
+    if count > maximum:
+        domain.setVcpusFlags(count, _AFFECT_CONFIG | _MAXIMUM)
+        domain.setVcpusFlags(count, _AFFECT_CONFIG)
+    else:
+        domain.setVcpusFlags(count, _AFFECT_CONFIG)
+        domain.setVcpusFlags(count, _AFFECT_CONFIG | _MAXIMUM)
+    if live and domain.isActive():
+        domain.setVcpusFlags(count, _AFFECT_LIVE)
+
+
+def _block_stats(domain, device):
+    return BlockStats(*domain.blockStats(device))
+
+
+def _interface_stats(domain, device):
+    return InterfaceStats(*domain.interfaceStats(device))
