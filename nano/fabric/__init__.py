@@ -14,7 +14,7 @@ Settings come from ``config/domain.cfg`` (:class:`FabricConfig`).
 """
 
 from ._config import FabricConfig, ensure_secret
-from ._connector import CoreConnector, fixed_core
+from ._connector import CoreConnector, fixed_core, parse_core_address
 from ._discovery import DiscoveryClient, DiscoveryError, DiscoveryResponder
 from ._endpoint import MAX_PACKET_SIZE, ConnectTimeout, Endpoint
 from ._interface import InterfaceError, resolve_interface
@@ -46,5 +46,6 @@ __all__ = [
     "Session",
     "ensure_secret",
     "fixed_core",
+    "parse_core_address",
     "resolve_interface",
 ]

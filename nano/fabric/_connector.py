@@ -1,5 +1,7 @@
 """Keep a node connected to Core, finding it again after a loss."""
 
+import ipaddress
+
 from twisted.application.service import Service
 from twisted.internet.defer import succeed
 from twisted.logger import Logger
@@ -87,6 +89,28 @@ class CoreConnector(Service):
 
 
 def fixed_core(address):
-    """Return a ``find`` function for :class:`CoreConnector` that always
-    gives ``address`` (the ``--core HOST:PORT`` fallback)."""
+    """
+    Return a ``find`` function for :class:`CoreConnector` that always
+    gives ``address`` (the ``--core HOST:PORT`` fallback).
+    """
     return lambda: succeed((address, None))
+
+
+def parse_core_address(text: str) -> tuple[str, int]:
+    """
+    Parse the ``--core`` option, ``IPV4-ADDRESS:PORT``.
+
+    :raises ValueError: naming the value and the expected form.
+    """
+    host, _, port = text.rpartition(":")
+    try:
+        address = str(ipaddress.IPv4Address(host))
+        number = int(port)
+    except ValueError:
+        number = 0
+    if not 0 < number < 65536:
+        raise ValueError(
+            f"invalid Core address {text!r}: expected IPV4-ADDRESS:PORT, "
+            "such as 10.0.0.1:5600"
+        )
+    return address, number

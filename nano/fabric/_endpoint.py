@@ -123,8 +123,15 @@ class Endpoint(DatagramProtocol):
         :param timeout: seconds until giving up; ``connect_timeout``.
         :return: a Deferred that fires with the :class:`Peer`, or fails
             with :class:`ConnectTimeout`.
+        :raises ValueError: ``host`` is not an IPv4 address.
         """
         host, port = address
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(
+                f"invalid host {host!r}: the fabric needs an IPv4 address"
+            ) from None
         peer = Peer(self, (host, port), datagram_size(self.config, host), True)
         self._by_epoch[peer.local_epoch] = peer
         timeout = self.config.connect_timeout if timeout is None else timeout

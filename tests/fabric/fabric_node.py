@@ -28,6 +28,7 @@ from nano.fabric import (
     MessageRegistry,
     Session,
     fixed_core,
+    parse_core_address,
     resolve_interface,
 )
 
@@ -145,8 +146,7 @@ def start_cell(reactor, options, config):
         0, endpoint, interface=interface, maxPacketSize=MAX_PACKET_SIZE
     )
     if options.core:
-        host, port = options.core.rsplit(":", 1)
-        find = fixed_core((host, int(port)))
+        find = fixed_core(parse_core_address(options.core))
     else:
         client = DiscoveryClient(reactor, config, interface)
         reactor.listenMulticast(0, client, interface=interface)

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from nano.config import ConfigError, load
-from nano.fabric import FabricConfig, ensure_secret
+from nano.fabric import FabricConfig, ensure_secret, parse_core_address
 from nano.fabric._interface import (
     InterfaceError,
     default_route_interface,
@@ -137,3 +137,19 @@ def test_interface_by_name_address_or_unknown():
     assert resolve_interface("10.213.0.5") == "10.213.0.5"
     with pytest.raises(InterfaceError, match="'nosuch0'"):
         resolve_interface("nosuch0")
+
+
+def test_core_address_parsed():
+    assert parse_core_address("10.213.0.1:5600") == ("10.213.0.1", 5600)
+
+
+@pytest.mark.parametrize(
+    "text", ["core.example:5600", "10.213.0.1", "10.213.0.1:0", ":5600"]
+)
+def test_invalid_core_address_named(text):
+    with pytest.raises(ValueError) as caught:
+        parse_core_address(text)
+    assert str(caught.value) == (
+        f"invalid Core address {text!r}: expected IPV4-ADDRESS:PORT, "
+        "such as 10.0.0.1:5600"
+    )

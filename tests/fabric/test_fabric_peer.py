@@ -249,3 +249,12 @@ class ConnectTests(SynchronousTestCase):
         pair.run(5)
         self.assertEqual(connector.peer.name, "Core")
         self.assertEqual(pair.a.peers, [connector.peer])
+
+
+def test_connect_needs_an_ipv4_address():
+    pair = Pair(connect=False)
+    with pytest.raises(ValueError) as caught:
+        pair.a.connect(("core.example", 5600))
+    assert str(caught.value) == (
+        "invalid host 'core.example': the fabric needs an IPv4 address"
+    )
