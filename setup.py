@@ -7,7 +7,12 @@ setup(
     version="0.1.0.dev0",
     description="A lightweight private cloud on KVM: Core, Cell, FrontEnd",
     python_requires=">=3.11",
-    packages=find_packages(include=["nano", "nano.*", "tools", "tools.*"]),
+    # twisted/plugins/ has no __init__.py, so that it extends Twisted's
+    # own twisted.plugins package, where twistd finds nano-core.
+    packages=[
+        *find_packages(include=["nano", "nano.*", "tools", "tools.*"]),
+        "twisted.plugins",
+    ],
     install_requires=[
         "twisted>=24.7",
         "klein>=24.8",

@@ -1,0 +1,28 @@
+"""
+Core's REST API: the Nano v1 routes, response envelope and request
+signatures, served by Klein.
+"""
+
+from ._app import PREFIX, CoreAPI, new_id
+from ._envelope import ApiError
+from .pools import pool_routes
+from .templates import template_routes
+from .zone import zone_routes
+
+
+def build_api(live, credentials, clock, make_id=new_id) -> CoreAPI:
+    """
+    Return the API with every route Core serves.
+
+    :param live: Core's :class:`~nano.projections.LiveProjection`.
+    :param credentials: API key by API id.
+    :param clock: an ``IReactorTime``.
+    """
+    api = CoreAPI(live, credentials, clock, make_id)
+    api.add_routes(pool_routes(api))
+    api.add_routes(template_routes(api))
+    api.add_routes(zone_routes(api))
+    return api
+
+
+__all__ = ["PREFIX", "ApiError", "CoreAPI", "build_api", "new_id"]

@@ -1,0 +1,183 @@
+"""The Klein application that serves Core's REST API."""
+
+import uuid
+from collections.abc import Callable, Iterable
+
+from klein import Klein
+from twisted.internet.defer import Deferred, maybeDeferred
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from nano.events import (
+    Event,
+    JournalClosedError,
+    JournalFailedError,
+    JournalWriteError,
+    utc_time,
+)
+
+from .._logging import core_logger
+from ._auth import authenticate
+from ._envelope import (
+    ApiError,
+    conflict,
+    error_body,
+    not_found,
+    success_body,
+    write_headers,
+)
+
+PREFIX = "/api/v1"
+#: Errors of an append that did not reach the disk: Core could not make
+#: the change, but the request was valid.
+_JOURNAL_ERRORS = (JournalClosedError, JournalFailedError, JournalWriteError)
+
+
+def new_id() -> str:
+    """Return a new random resource id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+class CoreAPI:
+    """
+    Core's REST API over a :class:`~nano.projections.LiveProjection`:
+    handlers read ``live.current`` and record each change as an event,
+    replying only once it is on disk.
+
+    :param credentials: API key by API id.
+    :param clock: an ``IReactorTime``, for signature dates, event times
+        and Core's start time.
+    :param make_id: returns a new template id.
+    """
+
+    log = core_logger()
+
+    def __init__(self, live, credentials, clock, make_id=new_id):
+        self.live = live
+        self.clock = clock
+        self.make_id = make_id
+        self.start_time = clock.seconds()
+        self._credentials = dict(credentials)
+        self._pending: set[str] = set()
+        self.app = Klein()
+        self.app.handle_errors(NotFound)(self._route_not_found)
+        self.app.handle_errors(MethodNotAllowed)(self._method_not_allowed)
+
+    def add_routes(self, routes: Iterable[tuple[str, str, Callable]]):
+        """
+        Serve each ``(method, path, handler)`` under ``/api/v1``, behind
+        the signature check.
+
+        A handler is called with the raw request body and the path's
+        parameters, and returns the reply's ``data`` or a Deferred of it.
+        """
+        for method, path, handler in routes:
+            self.app.route(
+                PREFIX + path,
+                methods=[method],
+                endpoint=f"{method} {path}",
+            )(self._signed(handler))
+
+    def resource(self):
+        """Return the API as a Twisted web resource."""
+        return self.app.resource()
+
+    @property
+    def state(self):
+        """Core's current state (pools, templates)."""
+        return self.live.current.state
+
+    def now(self):
+        """Return the current time as an event time."""
+        return utc_time(self.clock.seconds())
+
+    def record(self, keys: Iterable[str], event: Event) -> Deferred:
+        """
+        Record ``event`` while holding ``keys``, so that no concurrent
+        request changes the same resources before it is on disk.
+
+        :param keys: names of what the change affects, such as
+            ``compute pool 'a'``.
+        :raises ApiError: 409, another change to one of ``keys`` is still
+            being written.
+        """
+        keys = list(keys)
+        for key in keys:
+            if key in self._pending:
+                raise conflict(
+                    f"another change to {key} is being saved; retry when "
+                    "it has finished"
+                )
+        self._pending.update(keys)
+        recorded = self.live.record(event)
+        recorded.addBoth(self._release, keys)
+        return recorded
+
+    def _release(self, result, keys):
+        self._pending.difference_update(keys)
+        return result
+
+    def _signed(self, handler):
+        def serve(request, **params):
+            body = request.content.read()
+            replied = maybeDeferred(self._call, handler, request, body, params)
+            replied.addCallbacks(
+                self._reply, self._reply_error, (request,), None, (request,)
+            )
+            return replied
+
+        return serve
+
+    def _call(self, handler, request, body, params):
+        authenticate(request, body, self._credentials, self.clock)
+        return handler(body, **params)
+
+    def _reply(self, data, request) -> bytes:
+        write_headers(request, 200)
+        return success_body(data)
+
+    def _reply_error(self, failure, request) -> bytes:
+        if failure.check(ApiError):
+            error = failure.value
+        elif failure.check(*_JOURNAL_ERRORS):
+            self.log.failure(
+                "Could not record the change of {method} {path}",
+                failure,
+                method=request.method.decode(),
+                path=request.path.decode("latin-1"),
+            )
+            error = ApiError(
+                503,
+                f"the change was not saved, because the journal failed: "
+                f"{failure.value}; see Core's log",
+            )
+        else:
+            self.log.failure(
+                "Bug in {method} {path}",
+                failure,
+                method=request.method.decode(),
+                path=request.path.decode("latin-1"),
+            )
+            error = ApiError(
+                500, "internal error in Core; the details are in Core's log"
+            )
+        write_headers(request, error.status)
+        return error_body(error)
+
+    def _route_not_found(self, request, failure) -> bytes:
+        path = request.path.decode("latin-1")
+        error = not_found(
+            f"no route {path}: the API's routes start with {PREFIX}/"
+        )
+        write_headers(request, 404)
+        return error_body(error)
+
+    def _method_not_allowed(self, request, failure) -> bytes:
+        allowed = ", ".join(failure.value.valid_methods or ())
+        error = ApiError(
+            405,
+            f"method {request.method.decode()} is not allowed on "
+            f"{request.path.decode('latin-1')}: use {allowed}",
+        )
+        write_headers(request, 405)
+        request.responseHeaders.setRawHeaders(b"allow", [allowed.encode()])
+        return error_body(error)

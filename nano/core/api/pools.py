@@ -1,0 +1,161 @@
+"""
+Compute pool routes: ``/api/v1/compute_pools/``.
+
+A pool's ``storage`` and ``network`` are the names of its storage pool
+and address pool, ``""`` when it uses the Cells' local disks or has no
+address pool (``null`` in Core's state). Failover moves the instances of
+a lost Cell to other Cells, so it needs shared storage.
+"""
+
+from nano.events.core import (
+    ComputePoolCreated,
+    ComputePoolDeleted,
+    ComputePoolModified,
+)
+
+from ._envelope import bad_request, conflict, not_found
+from ._fields import (
+    boolean,
+    check_keys,
+    check_name,
+    choice,
+    optional_name,
+    parse_object,
+)
+
+#: Nano 1.x's network modes, accepted for compatibility and not used.
+NETWORK_MODES = ("plain", "share", "mono")
+CREATE_FIELDS = ("storage", "network", "failover", "cells", "network_mode")
+MODIFY_FIELDS = ("storage", "network", "failover", "enable", "network_mode")
+
+
+def pool_routes(api):
+    """Return the compute pool routes of ``api`` (a :class:`CoreAPI`)."""
+    routes = PoolRoutes(api)
+    return [
+        ("GET", "/compute_pools/", routes.list),
+        ("GET", "/compute_pools/<pool>", routes.get),
+        ("POST", "/compute_pools/<pool>", routes.create),
+        ("PUT", "/compute_pools/<pool>", routes.modify),
+        ("DELETE", "/compute_pools/<pool>", routes.delete),
+    ]
+
+
+def pool_json(pool) -> dict:
+    """Return a pool as Nano 1.x clients read it."""
+    return {
+        "name": pool.name,
+        "enabled": pool.enabled,
+        # TODO: count the pool's Cells once Core tracks Cells.
+        "cells": 0,
+        "storage": pool.storage or "",
+        "network": pool.network or "",
+        "failover": pool.failover,
+    }
+
+
+class PoolRoutes:
+    """The handlers of the compute pool routes."""
+
+    def __init__(self, api):
+        self.api = api
+
+    def list(self, body):
+        """Return every pool, sorted by name."""
+        pools = self.api.state.pools
+        return [pool_json(pools[name]) for name in sorted(pools)]
+
+    def get(self, body, pool):
+        """Return one pool."""
+        return pool_json(self._existing(pool))
+
+    def create(self, body, pool):
+        """Create a pool; its settings default to local storage, no
+        address pool and no failover."""
+        check_name("compute pool", pool)
+        fields = parse_object(body)
+        check_keys(fields, CREATE_FIELDS)
+        settings = _settings(
+            fields, storage=None, network=None, failover=False
+        )
+        _check_create_only(fields)
+        if pool in self.api.state.pools:
+            raise conflict(f"compute pool {pool!r} already exists")
+        event = ComputePoolCreated(
+            aggregate_id=pool, time=self.api.now(), **settings
+        )
+        return self._record(pool, event)
+
+    def modify(self, body, pool):
+        """Change a pool's settings; fields left out keep their value."""
+        current = self._existing(pool)
+        fields = parse_object(body)
+        check_keys(fields, MODIFY_FIELDS)
+        settings = _settings(
+            fields,
+            storage=current.storage,
+            network=current.network,
+            failover=current.failover,
+        )
+        enabled = current.enabled
+        if "enable" in fields:
+            enabled = boolean(fields, "enable")
+        event = ComputePoolModified(
+            aggregate_id=pool, time=self.api.now(), enabled=enabled, **settings
+        )
+        return self._record(pool, event)
+
+    def delete(self, body, pool):
+        """Delete a pool."""
+        self._existing(pool)
+        # TODO: reject deleting a pool that still has Cells, once Core
+        # tracks Cells.
+        event = ComputePoolDeleted(aggregate_id=pool, time=self.api.now())
+        return self._record(pool, event)
+
+    def _existing(self, name):
+        pool = self.api.state.pools.get(name)
+        if pool is None:
+            raise not_found(f"compute pool {name!r} not found")
+        return pool
+
+    def _record(self, pool, event):
+        recorded = self.api.record([f"compute pool {pool!r}"], event)
+        return recorded.addCallback(lambda _: "")
+
+
+def _settings(fields, **defaults) -> dict:
+    """
+    Return the pool's ``storage``, ``network`` and ``failover``: the
+    request's values, else ``defaults``.
+
+    :raises ApiError: 400, a value is invalid, or failover is asked for
+        without shared storage.
+    """
+    settings = dict(defaults)
+    if "storage" in fields:
+        settings["storage"] = optional_name(fields, "storage", "storage pool")
+    if "network" in fields:
+        settings["network"] = optional_name(fields, "network", "address pool")
+    if "failover" in fields:
+        settings["failover"] = boolean(fields, "failover")
+    if "network_mode" in fields:
+        choice(fields, "network_mode", NETWORK_MODES)
+    if settings["failover"] and settings["storage"] is None:
+        raise bad_request(
+            "invalid failover true: failover needs shared storage, so set "
+            "storage to a storage pool name, or set failover to false"
+        )
+    return settings
+
+
+def _check_create_only(fields) -> None:
+    cells = fields.get("cells", [])
+    if not isinstance(cells, list):
+        raise bad_request("invalid cells: must be a list of Cell names")
+    if cells:
+        raise bad_request(
+            "invalid cells: adding Cells when creating a pool is not "
+            "supported; create the pool with no cells field, then add "
+            "each Cell with POST /api/v1/compute_pool_cells/<pool>/<cell>"
+        )

@@ -1,0 +1,99 @@
+"""
+``twistd nano-core``: the command-line options of Core and the service
+they build.
+"""
+
+import ipaddress
+from pathlib import Path
+
+from twisted.python import usage
+
+from ._logging import LEVEL_NAMES, set_level
+from ._service import CoreService, StartupError, build_core
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"invalid port {port}")
+    return port
+
+
+_port.coerceDoc = "An integer from 0 to 65535 (0 picks a free port)."
+
+
+class Options(usage.Options):
+    """The options of ``twistd nano-core``."""
+
+    optParameters = [
+        [
+            "config",
+            None,
+            "/opt/nano/core/config",
+            "Directory of Core's configuration files (api.cfg).",
+        ],
+        [
+            "data",
+            None,
+            "/opt/nano/core/data",
+            "Directory of Core's state; the journal is in its journal/.",
+        ],
+        [
+            "api-port",
+            None,
+            None,
+            "TCP port of the REST API; by default the port in api.cfg, "
+            "which is 5870 in a new one",
+            _port,
+        ],
+        [
+            "api-interface",
+            None,
+            "127.0.0.1",
+            "IP address the REST API listens on; 0.0.0.0 for every IPv4 "
+            "interface.",
+        ],
+        [
+            "log-level",
+            None,
+            "info",
+            f"Minimum level of Core's log messages: {', '.join(LEVEL_NAMES)}.",
+        ],
+    ]
+
+    def postOptions(self):
+        """Reject an invalid interface address or log level."""
+        try:
+            ipaddress.ip_address(self["api-interface"])
+        except ValueError:
+            raise usage.UsageError(
+                f"invalid --api-interface {self['api-interface']!r}: must "
+                "be an IP address, such as 127.0.0.1 or 0.0.0.0"
+            ) from None
+        if self["log-level"] not in LEVEL_NAMES:
+            raise usage.UsageError(
+                f"invalid --log-level {self['log-level']!r}: must be one of "
+                f"{', '.join(LEVEL_NAMES)}"
+            )
+
+
+def makeService(options: Options, reactor=None) -> CoreService:
+    """
+    Build Core from its options.
+
+    :raises SystemExit: with a message naming the problem and the fix,
+        when the configuration, the journal or the port is unusable.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    set_level(options["log-level"])
+    try:
+        return build_core(
+            Path(options["config"]),
+            Path(options["data"]),
+            options["api-port"],
+            options["api-interface"],
+            reactor,
+        )
+    except StartupError as error:
+        raise SystemExit(f"nano-core: cannot start: {error}") from None

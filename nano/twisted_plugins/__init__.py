@@ -1,0 +1,1 @@
+"""twistd service makers of Nano, re-exported by twisted/plugins/."""
