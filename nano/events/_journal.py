@@ -147,10 +147,10 @@ class Journal:
 
         :return: a Deferred that fails with :class:`RegistryError` for an
             unregistered event, :class:`TypeError` for a payload that is
-            not JSON, :class:`JournalWriteError` when its batch
-            could not be written, :class:`JournalFailedError` after an
-            earlier write failure, and :class:`JournalClosedError` once
-            :meth:`close` was called.
+            not JSON, :class:`JournalWriteError` when its batch could not
+            be written, :class:`JournalFailedError` after an earlier write
+            failure, and :class:`JournalClosedError` once :meth:`close`
+            was called.
         """
         if self._state in (_State.FAILED, _State.CLOSING, _State.CLOSED):
             return fail(self._rejection())
