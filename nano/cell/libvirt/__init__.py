@@ -9,6 +9,13 @@ into the names and exceptions below.
 """
 
 from ._constants import DomainState, LifecycleEvent
+from ._domain_xml import (
+    DomainSpec,
+    InvalidDomainSpec,
+    Qos,
+    domain_xml,
+    generate_password,
+)
 from ._errors import (
     DomainExists,
     DomainNotFound,
@@ -21,15 +28,19 @@ from ._errors import (
 from ._events import DomainEvent
 from ._guest import BlockStats, Guest, InterfaceStats
 from ._host import DomainStatus, Host, NodeInfo
+from ._templates import DEFAULT_TEMPLATES, DeviceSet, SystemTemplate
 from ._thread import LibvirtThread
 
 __all__ = [
+    "DEFAULT_TEMPLATES",
     "BlockStats",
+    "DeviceSet",
     "DomainEvent",
     "DomainExists",
     "DomainNotFound",
     "DomainNotRunning",
     "DomainRunning",
+    "DomainSpec",
     "DomainState",
     "DomainStatus",
     "Guest",
@@ -37,8 +48,13 @@ __all__ = [
     "HostUnavailable",
     "HypervisorError",
     "InterfaceStats",
+    "InvalidDomainSpec",
     "InvalidDomainXML",
     "LibvirtThread",
     "LifecycleEvent",
     "NodeInfo",
+    "Qos",
+    "SystemTemplate",
+    "domain_xml",
+    "generate_password",
 ]
