@@ -7,6 +7,8 @@ each test decides when a batch finishes. The last ones use the real
 writer thread under the real reactor.
 """
 
+import errno
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -305,6 +307,33 @@ class FailureTests(JournalTestCase):
         self.assertIn("restart the process", str(failure.value))
         self.assertEqual(self.thread.calls, [])
         self.assertEqual(len(self.flushLoggedErrors(JournalWriteError)), 1)
+
+
+class SyncFailureTests(JournalTestCase):
+    """A failed fdatasync after a complete write."""
+
+    def test_failed_sync_cuts_batch(self):
+        """EIO from fdatasync fails the batch and cuts it off the file."""
+        journal = self.open()
+        self.append_and_write(journal, "a")
+        (segment,) = self.directory.glob("journal-*.jsonl")
+        size = segment.stat().st_size
+
+        def fail_sync(fd):
+            raise OSError(errno.EIO, "Input/output error")
+
+        self.patch(os, "fdatasync", fail_sync)
+        result = journal.append(note("b"))
+        self.clock.advance(0)
+        self.thread.finish_one()
+        failure = self.failureResultOf(result, JournalWriteError)
+        self.assertIn("Input/output error", str(failure.value))
+        self.assertEqual(segment.stat().st_size, size)
+        self.assertEqual(len(self.flushLoggedErrors(JournalWriteError)), 1)
+
+        journal = self.reopen(journal)
+        self.assertEqual(journal.last_seq, 1)
+        self.assertEqual([s for s, _ in journal.read()], [1])
 
 
 class CloseTests(JournalTestCase):
