@@ -12,6 +12,7 @@ packet numbers and a replay window drop repeats.
 import ipaddress
 import os
 import socket
+import struct
 
 import orjson
 from twisted.internet.defer import Deferred, gatherResults
@@ -37,6 +38,10 @@ REPLAYED = "replayed or duplicated packet number"
 UNEXPECTED = "unexpected datagram kind for this connection"
 BAD_HELLO = "invalid handshake payload"
 BROKEN = "protocol error"
+#: Seconds between two RESETs to one address, and addresses remembered.
+RESET_INTERVAL = 1.0
+MAX_RESET_ADDRESSES = 4096
+EPOCH = struct.Struct("!Q")
 INTERNAL = "internal error while handling"
 
 
@@ -86,6 +91,7 @@ class Endpoint(DatagramProtocol):
         self._peers: dict[bytes, Peer] = {}
         self._connecting: dict[Peer, Deferred] = {}
         self._send = None
+        self._resets: dict[tuple, float] = {}
 
     def startProtocol(self):
         """Enlarge the socket buffers to ``socket_buffer`` bytes."""
@@ -225,8 +231,10 @@ class Endpoint(DatagramProtocol):
             self._welcome(header, payload, address)
         elif kind in (Kind.PING, Kind.PONG):
             raise DatagramError(UNEXPECTED)
+        elif kind == Kind.RESET:
+            self._reset_received(header, payload)
         else:
-            peer = self._peer_for(header)
+            peer = self._peer_for(header, address)
             if not peer.node_id:
                 raise DatagramError(UNEXPECTED)
             if not peer.accept_packet(header.packet):
@@ -248,15 +256,61 @@ class Endpoint(DatagramProtocol):
             peer.abort()
             raise DatagramError(BROKEN) from None
 
-    def _peer_for(self, header):
+    def _peer_for(self, header, address):
         peer = self._by_epoch.get(header.dst_epoch)
+        if peer is None:
+            self._send_reset(header, address)
+            raise DatagramError(STALE)
         if (
-            peer is None
-            or peer.node_id != header.node
+            peer.node_id != header.node
             or peer.remote_epoch != header.src_epoch
         ):
             raise DatagramError(STALE)
         return peer
+
+    def _send_reset(self, header, address):
+        """
+        Tell the sender that this endpoint has no connection with the
+        epoch it named, because this process restarted or already closed
+        it, so that the sender need not wait ``disconnect_after`` seconds.
+        At most one RESET per address and second is sent.
+        """
+        now = self.clock.seconds()
+        if now - self._resets.get(address, -RESET_INTERVAL) < RESET_INTERVAL:
+            return
+        if len(self._resets) >= MAX_RESET_ADDRESSES:
+            self._resets.clear()
+        self._resets[address] = now
+        data = _wire.encode(
+            self.config.secret,
+            Kind.RESET,
+            self.node_id,
+            0,
+            header.src_epoch,
+            0,
+            payload=EPOCH.pack(header.dst_epoch),
+        )
+        self.write(data, address)
+
+    def _reset_received(self, header, payload):
+        """
+        Drop the connection that a RESET names by both its epochs. A RESET
+        is only sent for an epoch its sender no longer has, and epochs are
+        never reused, so a replayed RESET cannot end a live connection.
+        """
+        peer = self._by_epoch.get(header.dst_epoch)
+        if (
+            peer is None
+            or len(payload) != EPOCH.size
+            or EPOCH.unpack(payload)[0] != peer.remote_epoch
+        ):
+            raise DatagramError(STALE)
+        self.log.info(
+            "Peer {name} at {address} no longer knows this connection",
+            name=peer.name,
+            address=peer.address,
+        )
+        peer.reset_received()
 
     def _hello(self, header, payload, address):
         if header.dst_epoch != 0 or header.node == self.node_id:

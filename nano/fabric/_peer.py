@@ -383,6 +383,10 @@ class Peer:
         """Everything queued was sent and acknowledged."""
 
     @_machine.input()
+    def reset_received(self):
+        """The other side no longer has this connection."""
+
+    @_machine.input()
     def abort(self):
         """Drop the connection now: a protocol error or a replacement."""
 
@@ -483,6 +487,7 @@ class Peer:
     handshaking.upon(heard, enter=handshaking, outputs=[])
     handshaking.upon(close_requested, enter=closed, outputs=[_stop, _finish])
     handshaking.upon(abort, enter=closed, outputs=[_stop, _finish])
+    handshaking.upon(reset_received, enter=closed, outputs=[_stop, _finish])
     handshaking.upon(close_received, enter=closed, outputs=[_stop, _finish])
     handshaking.upon(close_done, enter=handshaking, outputs=[])
     handshaking.upon(sender_idle, enter=handshaking, outputs=[])
@@ -496,6 +501,9 @@ class Peer:
             close_received, enter=closed, outputs=[_stop, _notify_graceful]
         )
         _live.upon(abort, enter=closed, outputs=[_stop, _notify_abrupt])
+        _live.upon(
+            reset_received, enter=closed, outputs=[_stop, _notify_abrupt]
+        )
         _live.upon(confirmed, enter=_live, outputs=[])
         _live.upon(close_done, enter=_live, outputs=[])
         _live.upon(sender_idle, enter=_live, outputs=[])
@@ -518,6 +526,11 @@ class Peer:
         silent_too_long, enter=closed, outputs=[_stop, _notify_abrupt]
     )
     closing.upon(abort, enter=closed, outputs=[_stop, _notify_abrupt])
+    # The other side closed and forgot the connection, and only our
+    # CLOSE_ACK was lost.
+    closing.upon(
+        reset_received, enter=closed, outputs=[_stop, _notify_graceful]
+    )
 
     for _input in (
         confirmed,
@@ -528,6 +541,7 @@ class Peer:
         close_received,
         close_done,
         sender_idle,
+        reset_received,
         abort,
     ):
         closed.upon(_input, enter=closed, outputs=[])

@@ -9,6 +9,7 @@ from nano.fabric import (
     CoreConnector,
     Endpoint,
     PeerClosed,
+    _endpoint,
     _wire,
     fixed_core,
 )
@@ -207,6 +208,10 @@ class ConnectTests(SynchronousTestCase):
         self.assertEqual(pair.observer_b.messages, [b"on the new one"])
 
     def test_connector_reconnects_after_core_restarts(self):
+        """
+        The new Core sends RESET for the old connection's epochs, so the
+        node reconnects after one heartbeat, not after 15 s of silence.
+        """
         pair = Pair(connect=False)
         connector = CoreConnector(pair.clock, pair.a, fixed_core(ADDRESS_B))
         connector.startService()
@@ -215,27 +220,71 @@ class ConnectTests(SynchronousTestCase):
         pair.network.detach(ADDRESS_B)
         core = Endpoint(pair.clock, pair.config, Recorder(), "B2")
         pair.network.attach(core, ADDRESS_B)
-        pair.run(20)
-        self.assertEqual(connector.peer.name, "B2")
+        restarted = pair.clock.seconds()
+
+        pair.run(
+            20, until=lambda: connector.peer and connector.peer.name == "B2"
+        )
+        self.assertLessEqual(
+            pair.clock.seconds() - restarted,
+            pair.config.heartbeat_interval + 0.1,
+        )
         self.assertEqual(
             pair.observer_a.events,
             [
                 ("connected", "B"),
-                ("lost", "B"),
                 ("disconnected", "B", False),
                 ("connected", "B2"),
             ],
         )
-        self.assertEqual(
-            core.drops.counts.keys(),
-            {"unknown connection epoch (stale or replayed)"},
-        )
+        self.assertEqual(core.drops.counts[_endpoint.STALE], 1)
+
         stopped = connector.stopService()
         pair.run(1)
         self.successResultOf(stopped)
         self.assertEqual(
             pair.observer_a.events[-1], ("disconnected", "B2", True)
         )
+
+    def test_close_ack_lost_still_graceful(self):
+        pair = Pair()
+
+        closes = []
+
+        def drop_close_ack(data, source, destination):
+            header, _ = _wire.decode(pair.config.secret, data, 65507)
+            if header.kind == Kind.CLOSE:
+                closes.append(data)
+            return None if header.kind == Kind.CLOSE_ACK else data
+
+        pair.network.tamper = drop_close_ack
+        closed = pair.peer.close()
+        pair.run(5)
+        self.successResultOf(closed)
+        self.assertEqual(len(closes), 2)
+        self.assertEqual(pair.b.drops.counts[_endpoint.STALE], 1)
+        self.assertEqual(
+            pair.observer_a.events[-1], ("disconnected", "B", True)
+        )
+        self.assertEqual(
+            pair.observer_b.events[-1], ("disconnected", "A", True)
+        )
+
+    def test_reset_ignored_for_other_epochs(self):
+        pair = Pair()
+        reset = _wire.encode(
+            pair.config.secret,
+            Kind.RESET,
+            pair.b.node_id,
+            0,
+            pair.peer.local_epoch,
+            0,
+            payload=(pair.peer.remote_epoch + 1).to_bytes(8, "big"),
+        )
+        pair.a.datagramReceived(reset, ADDRESS_B)
+        pair.run(1)
+        self.assertEqual(pair.observer_a.events, [("connected", "B")])
+        self.assertEqual(pair.a.drops.counts[_endpoint.STALE], 1)
 
     def test_connector_retries_until_core_answers(self):
         pair = Pair(connect=False)
