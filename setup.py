@@ -20,6 +20,7 @@ setup(
         "pyrsistent>=0.20",
         "service-identity>=24.1",
         "attrs>=23.1",
+        "automat>=22.10",
         "orjson>=3.10",
         "libvirt-python>=9.0",
     ],

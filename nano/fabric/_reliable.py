@@ -88,6 +88,8 @@ class Sender:
 
         :raises ValueError: the message exceeds ``max_message``.
         """
+        # NOTE: bytes waiting for the window are not bounded; a caller that
+        # sends faster than the peer acknowledges keeps them all in memory.
         if len(message) > self._max_message:
             raise ValueError(
                 f"message of {len(message)} bytes exceeds max_message "
