@@ -68,14 +68,12 @@ def read_lines(directory) -> Iterator[JournalLine]:
     :raises JournalCorruptError: at the first damaged line, a torn last
         line included (opening the journal cuts that one off).
     """
-    for entry in _checked_entries(Path(directory)):
+    for entry, record in _checked_entries(Path(directory)):
         if entry.damage is not None:
             raise JournalCorruptError(
                 entry.path, entry.line, entry.damage.message
             )
-        yield JournalLine(
-            entry.path, entry.line, entry.seq, parse_record(entry.data)
-        )
+        yield JournalLine(entry.path, entry.line, entry.seq, record)
 
 
 def verify(directory, registry: EventRegistry) -> list[Problem]:
@@ -86,7 +84,7 @@ def verify(directory, registry: EventRegistry) -> list[Problem]:
     :return: every problem found, in file order; empty when healthy.
     """
     problems = []
-    for entry in _checked_entries(Path(directory)):
+    for entry, record in _checked_entries(Path(directory)):
         if entry.damage is not None:
             problems.append(
                 Problem(entry.path, entry.line, entry.damage.message)
@@ -94,7 +92,7 @@ def verify(directory, registry: EventRegistry) -> list[Problem]:
             continue
         position = f"{entry.path}:{entry.line}"
         try:
-            registry.decode(parse_record(entry.data), position)
+            registry.decode(record, position)
         except EventDecodeError as error:
             problems.append(Problem(entry.path, entry.line, error.message))
     return problems
@@ -131,19 +129,23 @@ def repair(directory, backup_directory=None) -> RepairResult | None:
         os.close(lock)
 
 
-def _checked_entries(directory: Path) -> Iterator[Entry]:
-    """Yield every line, with undecodable JSON marked as damage too."""
+def _checked_entries(directory: Path) -> Iterator[tuple[Entry, dict]]:
+    """
+    Yield every line with its record (``None`` when damaged), with
+    unparseable JSON marked as damage too.
+    """
     for entry in walk(list_segments(directory), expected=1):
+        record = None
         if entry.damage is None:
             try:
-                parse_record(entry.data)
+                record = parse_record(entry.data)
             except LineDamage as damage:
                 entry = entry._replace(damage=damage)
-        yield entry
+        yield entry, record
 
 
 def _first_damage(directory: Path) -> Entry | None:
-    for entry in _checked_entries(directory):
+    for entry, _ in _checked_entries(directory):
         if entry.damage is not None:
             return entry
     return None
