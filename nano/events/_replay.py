@@ -13,7 +13,13 @@ import orjson
 
 from ._errors import JournalCorruptError
 from ._event import Event
-from ._lines import LineDamage, check_line, list_segments, parse_record
+from ._lines import (
+    LineDamage,
+    check_line,
+    list_segments,
+    parse_record,
+    segment_name,
+)
 from ._registry import EventDecodeError, EventRegistry
 from ._scan import walk
 
@@ -43,7 +49,9 @@ def read_events(
     try:
         yield from _read_segments(segments[start:], registry, after, last_seq)
     except _Damaged:
-        raise _locate_damage(segments[start:], after, last_seq) from None
+        raise _locate_damage(
+            directory, segments[start:], after, last_seq
+        ) from None
 
 
 def _read_segments(segments, registry, after, last_seq):
@@ -75,7 +83,9 @@ def _read_segments(segments, registry, after, last_seq):
     raise _Damaged()
 
 
-def _locate_damage(segments, after: int, last_seq: int) -> Exception:
+def _locate_damage(
+    directory: Path, segments, after: int, last_seq: int
+) -> Exception:
     """Return the error for the first damaged line after ``after``."""
     expected = segments[0][0] if segments else 1
     for entry in walk(segments, expected, after):
@@ -88,7 +98,8 @@ def _locate_damage(segments, after: int, last_seq: int) -> Exception:
             return JournalCorruptError(
                 entry.path, entry.line, entry.damage.message
             )
-    path = segments[-1][1] if segments else Path("<no segment>")
+    first = Path(directory) / segment_name(1)
+    path = segments[-1][1] if segments else first
     return JournalCorruptError(
         path,
         0,

@@ -17,7 +17,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase
 
 from nano.events import (
@@ -426,3 +426,28 @@ def test_writer_thread_fires_in_order(tmp_path):
     yield gatherResults(results)
     yield journal.close()
     assert fired == list(range(1, 301))
+
+
+@pytest_twisted.inlineCallbacks
+def test_read_during_writes(tmp_path):
+    """
+    Reads while the writer thread appends see a gap-free prefix that
+    ends at last_seq, never a line still being written.
+    """
+    journal = Journal.open(tmp_path, registry, reactor, segment_bytes=50000)
+    prefixes = []
+    results = []
+    for round_number in range(20):
+        for i in range(200):
+            results.append(journal.append(note(f"{round_number}-{i}")))
+        # The flush runs first in this turn, so a write is now in flight.
+        yield deferLater(reactor, 0, lambda: None)
+        last_seq = journal.last_seq
+        prefixes.append(([s for s, _ in journal.read()], last_seq))
+    yield gatherResults(results)
+    yield journal.close()
+
+    assert len(prefixes) == 20
+    for seqs, last_seq in prefixes:
+        assert seqs == list(range(1, last_seq + 1))
+    assert prefixes[-1][1] > 0
