@@ -1,7 +1,7 @@
 """The peer lifecycle on a Clock: timers, loss, close, reconnection."""
 
 import pytest
-from fabric_helpers import ADDRESS_B, Pair, Recorder, make_config
+from fabric_helpers import ADDRESS_A, ADDRESS_B, Pair, Recorder, make_config
 from twisted.trial.unittest import SynchronousTestCase
 
 from nano.fabric import (
@@ -307,3 +307,20 @@ def test_connect_needs_an_ipv4_address():
     assert str(caught.value) == (
         "invalid host 'core.example': the fabric needs an IPv4 address"
     )
+
+
+def test_endpoint_close_closes_every_peer():
+    pair = Pair()
+    third = Endpoint(pair.clock, pair.config, Recorder(), "C")
+    pair.network.attach(third, ("10.213.0.3", 5600))
+    third.connect(ADDRESS_A)
+    pair.run(1)
+    assert len(pair.a.peers) == 2
+
+    closed = pair.a.close()
+    pair.run(5)
+    assert closed.called
+    assert pair.a.peers == []
+    assert pair.b.peers == []
+    assert third.peers == []
+    assert pair.observer_b.events[-1] == ("disconnected", "A", True)
