@@ -122,7 +122,8 @@ class Journal:
         Recovery cuts a torn last line into a side file, with a warning.
 
         :param reactor: ``None`` for the global reactor, which only
-            top-level code should use.
+            top-level code should use. A tool that only reads may pass a
+            ``Clock``: the writer thread starts with the first write.
         :param segment_bytes: the size at which a new segment starts.
         :raises JournalCorruptError: damage that recovery must not cut,
             naming the file, line and repair command.
@@ -256,17 +257,22 @@ class Journal:
             acknowledged.errback(self._rejection())
 
     def _finish_close(self) -> None:
-        self._state = _State.CLOSED
-        done = self._thread.run(self._writer.close)
-        done.addBoth(self._closed)
+        """
+        Close the files and stop the thread, with no write in flight.
 
-    def _closed(self, result) -> None:
-        self._thread.stop()
-        os.close(self._lock)
-        waiters, self._close_waiters = self._close_waiters, []
-        for closed in waiters:
-            closed.callback(None)
-        return result
+        Closing a file descriptor does not block on the disk, so this
+        runs on the reactor thread, and a journal that never wrote can be
+        closed without a running reactor.
+        """
+        self._state = _State.CLOSED
+        try:
+            self._writer.close()
+        finally:
+            self._thread.stop()
+            os.close(self._lock)
+            waiters, self._close_waiters = self._close_waiters, []
+            for closed in waiters:
+                closed.callback(None)
 
 
 def open_journal(
