@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
@@ -376,3 +378,26 @@ def test_repair_default_backup_beside(journal_dir):
     assert result.backup.name.startswith("journal.backup-")
     assert result.removed_bytes == 3
     shutil.rmtree(result.backup)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cut=st.integers(min_value=0, max_value=10**6), nuls=st.integers(0, 64))
+def test_any_cut_recovers_whole_lines(tmp_path_factory, cut, nuls):
+    """
+    Cutting the file at any byte (a write interrupted anywhere), then
+    adding NULs (a power cut), recovers exactly the whole lines before it.
+    """
+    directory = tmp_path_factory.mktemp("journal")
+    (segment,) = write_notes(directory, 6)
+    data = segment.read_bytes()
+    cut %= len(data) + 1
+    segment.write_bytes(data[:cut] + b"\0" * nuls)
+    whole_lines = data[:cut].count(b"\n")
+
+    with capturedLogs():
+        last_seq, seqs = reopen_seqs(directory)
+
+    assert last_seq == whole_lines
+    assert seqs == list(range(1, whole_lines + 1))
+    kept = b"".join(data.splitlines(keepends=True)[:whole_lines])
+    assert segment.read_bytes() == kept
