@@ -11,6 +11,8 @@ The cluster fabric: how Core and Cells find and talk to each other.
   types, :class:`Session` routes requests, replies and one-way messages.
 
 Settings come from ``config/domain.cfg`` (:class:`FabricConfig`).
+:class:`CoreFabric` and :class:`CellFabric` are services that put these
+pieces together for Core and for a Cell.
 """
 
 from ._config import FabricConfig, ensure_secret
@@ -21,12 +23,15 @@ from ._interface import InterfaceError, resolve_interface
 from ._messages import ErrorReply, Message, MessageError, MessageRegistry
 from ._observer import IPeerObserver
 from ._peer import Peer, PeerClosed
+from ._services import CellFabric, CoreFabric
 from ._session import PeerDisconnected, RemoteError, RequestTimeout, Session
 
 __all__ = [
     "MAX_PACKET_SIZE",
+    "CellFabric",
     "ConnectTimeout",
     "CoreConnector",
+    "CoreFabric",
     "DiscoveryClient",
     "DiscoveryError",
     "DiscoveryResponder",

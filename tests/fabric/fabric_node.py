@@ -17,19 +17,15 @@ import time
 
 import orjson
 from twisted.internet import defer, task
+from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from nano.fabric import (
-    MAX_PACKET_SIZE,
-    CoreConnector,
-    DiscoveryClient,
-    DiscoveryResponder,
-    Endpoint,
+    CellFabric,
+    CoreFabric,
     FabricConfig,
     MessageRegistry,
     Session,
-    fixed_core,
     parse_core_address,
-    resolve_interface,
 )
 
 registry = MessageRegistry()
@@ -110,24 +106,16 @@ class CellPrinter(Printer):
 
 
 def start_core(reactor, options, config):
-    interface = resolve_interface(config.interface)
     printer = CorePrinter()
     session = Session(reactor, registry, printer, config.request_timeout)
     printer.session = session
     session.handle(EchoRequest, echo)
     session.handle(NodeNameRequest, lambda peer, _: NodeNameReply(name="core"))
-    endpoint = Endpoint(reactor, config, session, options.name)
-    host = config.listen_address or interface
-    port = reactor.listenUDP(
-        config.listen_port,
-        endpoint,
-        interface=host,
-        maxPacketSize=MAX_PACKET_SIZE,
-    )
-    address = (host, port.getHost().port)
-    responder = DiscoveryResponder(reactor, config, interface, address)
-    reactor.listenMulticast(config.group_port, responder, listenMultiple=True)
-    emit("listening", host=address[0], port=address[1])
+    fabric = CoreFabric(reactor, config, session, options.name)
+    fabric.startService()
+    reactor.addSystemEventTrigger("before", "shutdown", fabric.stopService)
+    host, port = fabric.address
+    emit("listening", host=host, port=port)
 
 
 def echo(peer, request):
@@ -135,24 +123,15 @@ def echo(peer, request):
 
 
 def start_cell(reactor, options, config):
-    interface = resolve_interface(config.interface)
     printer = CellPrinter(options.requests)
     session = Session(reactor, registry, printer, config.request_timeout)
     printer.session = session
     name = options.name
     session.handle(NodeNameRequest, lambda peer, _: NodeNameReply(name=name))
-    endpoint = Endpoint(reactor, config, session, name)
-    reactor.listenUDP(
-        0, endpoint, interface=interface, maxPacketSize=MAX_PACKET_SIZE
-    )
-    if options.core:
-        find = fixed_core(parse_core_address(options.core))
-    else:
-        client = DiscoveryClient(reactor, config, interface)
-        reactor.listenMulticast(0, client, interface=interface)
-        find = client.search
-    connector = CoreConnector(reactor, endpoint, find)
-    connector.startService()
+    core = parse_core_address(options.core) if options.core else None
+    fabric = CellFabric(reactor, config, session, name, core)
+    fabric.startService()
+    reactor.addSystemEventTrigger("before", "shutdown", fabric.stopService)
 
 
 @defer.inlineCallbacks
@@ -188,6 +167,9 @@ def exchange(session, peer, count):
 
 
 def main(reactor, argv):
+    globalLogBeginner.beginLoggingTo(
+        [textFileLogObserver(sys.stderr)], redirectStandardIO=False
+    )
     parser = argparse.ArgumentParser()
     parser.add_argument("role", choices=("core", "cell"))
     parser.add_argument("--config", required=True)

@@ -54,6 +54,7 @@ class Node:
             stderr=subprocess.PIPE,
         )
         self.events = []
+        self._stderr = None
         self._queue = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -85,9 +86,12 @@ class Node:
                 return event
 
     def stderr_tail(self):
+        """Return the end of the process's log, once it has exited."""
         if self.process.poll() is None:
             return "(still running)"
-        return self.process.stderr.read().decode(errors="replace")[-2000:]
+        if self._stderr is None:
+            self._stderr = self.process.stderr.read().decode(errors="replace")
+        return self._stderr[-4000:]
 
     def kill(self):
         """SIGKILL the process (by its PID) and reap it."""
@@ -177,6 +181,21 @@ class Namespaces:
         )
         subprocess.run(
             ["ip", "netns", "exec", namespace, "nft", "-f", "-"],
+            input=script,
+            check=True,
+            text=True,
+        )
+
+    def block_multicast(self, host):
+        """Reject multicast sent from ``host``, as a strict firewall does."""
+        script = (
+            "add table inet nomulticast\n"
+            "add chain inet nomulticast output "
+            "{ type filter hook output priority 0; }\n"
+            "add rule inet nomulticast output ip daddr 224.0.0.0/4 drop\n"
+        )
+        subprocess.run(
+            ["ip", "netns", "exec", self.hosts[host], "nft", "-f", "-"],
             input=script,
             check=True,
             text=True,

@@ -102,6 +102,11 @@ def test_discovery_requests_and_killed_cell(tmp_path):
             and event["event"] != "named"
         ]
 
+        cells[1].process.send_signal(signal.SIGTERM)
+        closed = core.wait_for(event="disconnected", peer="cell2")
+        assert closed["graceful"] is True
+        assert cells[1].process.wait(timeout=10) == 0
+
 
 def test_nothing_lost_under_random_drops(tmp_path):
     timers = {**TIMERS, "lost_after": 4.0, "disconnect_after": 6.0}
@@ -116,3 +121,26 @@ def test_nothing_lost_under_random_drops(tmp_path):
             core.wait_for(event="named", peer=cell.name, timeout=30)
         for host in testbed.hosts:
             assert testbed.dropped(host) > 20
+
+
+def test_fixed_core_address_when_multicast_is_blocked(tmp_path):
+    with Namespaces(tmp_path, ["core", "cell1", "cell2"], **TIMERS) as hosts:
+        hosts.block_multicast("cell1")
+        hosts.block_multicast("cell2")
+        core = hosts.start("core", "core")
+        listening = core.wait_for(event="listening")
+        address = f"{listening['host']}:{listening['port']}"
+        fixed = hosts.start("cell1", "cell", "--core", address)
+        searching = hosts.start("cell2", "cell")
+
+        echoed = fixed.wait_for(event="echoed")
+        assert echoed["correct"] == 100
+        time.sleep(1)
+        searching.kill()
+        log = searching.stderr_tail()
+        assert "cannot send a multicast PING" in log
+        assert "Operation not permitted" in log
+        assert "--core HOST:PORT" in log
+        assert not [
+            event for event in searching.events if event["event"] == "echoed"
+        ]
