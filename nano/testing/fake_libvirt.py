@@ -597,11 +597,11 @@ def fake_host(libvirt=None, uri="fake:///default", **options):
     """
     libvirt = libvirt if libvirt is not None else FakeLibvirt()
     clock = ThreadlessClock()
+    options.setdefault("thread", ImmediateThread())
     host = Host(
         clock,
         uri,
         libvirt=libvirt,
-        thread=ImmediateThread(),
         event_loop=lambda module: None,
         **options,
     )

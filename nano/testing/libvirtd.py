@@ -101,6 +101,15 @@ class PrivateLibvirtd:
             self._kill_leftover_qemu()
             self.process = None
 
+    def restart(self, timeout=15.0):
+        """
+        Stop libvirtd and start it again with the same state, as an
+        upgrade or a crash would; running QEMU processes survive.
+        """
+        self._terminate(timeout)
+        self.process = None
+        self.start(timeout)
+
     def remove_domains(self):
         """Destroy and undefine every domain of this daemon."""
         import libvirt

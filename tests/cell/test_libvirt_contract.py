@@ -8,6 +8,7 @@ Both run with the real reactor, the real libvirt thread and, for
 """
 
 import uuid as uuid_module
+from threading import get_ident
 
 import pytest
 import pytest_twisted
@@ -299,6 +300,33 @@ class TestConfiguration:
         assert block.errors >= 0
         assert interface.rx_bytes >= 0
         assert interface.tx_drops >= 0
+
+
+class TestThreads:
+    """libvirt calls leave the reactor thread; events come back to it."""
+
+    @pytest_twisted.ensureDeferred
+    async def test_one_libvirt_thread(self, host):
+        """Every call runs on the same thread, never the reactor's."""
+        threads = set()
+        for _ in range(5):
+            thread = await host.call(
+                "read the thread", None, lambda connection: get_ident()
+            )
+            threads.add(thread)
+        assert len(threads) == 1
+        assert get_ident() not in threads
+
+    @pytest_twisted.ensureDeferred
+    async def test_events_on_reactor_thread(self, host):
+        """Listeners are called on the reactor thread."""
+        threads = []
+        host.add_event_listener(lambda event: threads.append(get_ident()))
+        events = Events(host)
+        guest = await define(host)
+        await events.wait_for(guest.name, LifecycleEvent.DEFINED)
+        assert threads
+        assert set(threads) == {get_ident()}
 
 
 def _quotes(xml):

@@ -4,6 +4,7 @@ connection's lifecycle, reconnection, and event delivery with STOPPED
 held back.
 """
 
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -17,7 +18,7 @@ from nano.cell.libvirt import (
     InvalidDomainXML,
     LifecycleEvent,
 )
-from nano.testing.fake_libvirt import fake_host
+from nano.testing.fake_libvirt import ImmediateThread, fake_host
 
 UUID = "3e1c5a54-8a0e-4c4c-9d3b-5f2b8f7d2a10"
 
@@ -134,6 +135,40 @@ class ConnectionTests(HostTestCase):
         self.host._connection.lose(0, notify=False)
         failure = self.failureResultOf(guest.start(), HostUnavailable)
         self.assertIn("client socket is closed", str(failure.value))
+
+
+class QueuedThread(ImmediateThread):
+    """Runs submitted calls only when the test says so."""
+
+    def __init__(self):
+        self.queue = []
+
+    def run(self, function, *args, **kwargs):
+        """Queue the call; return a Deferred for its result."""
+        result = Deferred()
+        self.queue.append((result, function, args, kwargs))
+        return result
+
+    def run_next(self):
+        """Run the oldest queued call."""
+        result, function, args, kwargs = self.queue.pop(0)
+        maybeDeferred(function, *args, **kwargs).chainDeferred(result)
+
+
+class SlowConnectTests(SynchronousTestCase):
+    """Stopping while the connection is still being opened."""
+
+    def test_stop_while_connecting(self):
+        """A connection that opens after stop is closed at once."""
+        thread = QueuedThread()
+        host, libvirt, _ = fake_host(thread=thread)
+        host.startService()
+        self.successResultOf(host.stopService())
+
+        thread.run_next()
+        (connection,) = libvirt._connections
+        self.assertEqual(connection.isAlive(), 0)
+        self.failureResultOf(host.guests(), HostUnavailable)
 
 
 class LookupTests(HostTestCase):

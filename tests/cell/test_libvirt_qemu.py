@@ -157,6 +157,21 @@ async def test_guest_boots_and_is_destroyed(
     assert qemu_pidfiles(private_libvirtd) == []
 
 
+@pytest_twisted.ensureDeferred
+async def test_reconnect_after_libvirtd_restart(host, private_libvirtd):
+    """
+    When libvirtd restarts, the host notices the closed connection,
+    reconnects and tells its reconnect listeners.
+    """
+    reconnected = defer.Deferred()
+    host.add_reconnect_listener(lambda: reconnected.callback(None))
+    # The restart blocks this thread for about 0.1 s; the close notice is
+    # queued on the reactor meanwhile.
+    private_libvirtd.restart()
+    await reconnected.addTimeout(EVENT_TIMEOUT, reactor)
+    assert isinstance(await host.domain_states(), list)
+
+
 def qemu_pidfiles(daemon):
     """List the PID files of the QEMU processes libvirtd runs."""
     directory = os.path.join(daemon.directory, "run", "qemu")

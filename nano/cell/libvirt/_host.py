@@ -296,7 +296,8 @@ class Host(Service):
 
     def _connected(self, connection):
         if self._state is _ConnectionState.STOPPED:
-            self._close(connection)
+            # The service stopped while connecting, and its thread is gone.
+            _close_quietly(connection, self._libvirt)
             return
         reconnected = self._has_connected
         self._connection = connection
