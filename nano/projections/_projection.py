@@ -1,6 +1,6 @@
 """The projection interface, and the fold of events into state."""
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -23,8 +23,9 @@ class Projection:
     """
     A pure fold of events into one process's state.
 
-    Subclasses set :attr:`name`, :attr:`registry` and :attr:`handlers`,
-    and implement :meth:`initial`, :meth:`to_json` and :meth:`from_json`.
+    Subclasses set :attr:`name`, :attr:`registry` and :attr:`handlers`
+    (or override :meth:`apply` and :meth:`apply_all`), and implement
+    :meth:`initial`, :meth:`to_json` and :meth:`from_json`.
     States are pyrsistent values, so that a fold never changes a state
     that a reader holds.
     """
@@ -51,6 +52,19 @@ class Projection:
         if handler is None:
             return state
         return handler(state, event)
+
+    def apply_all(self, state, events: Iterable[Event]):
+        """
+        Return the state after ``events``, applied in order.
+
+        The result equals that of :meth:`apply` on each event in turn.
+        Subclasses override this to fold a long replay faster, for
+        example by gathering changes in dicts and updating their
+        pyrsistent maps once at the end.
+        """
+        for event in events:
+            state = self.apply(state, event)
+        return state
 
     def to_json(self, state):
         """Return ``state`` as a JSON value, for a snapshot."""
@@ -93,14 +107,29 @@ def fold(
     """
     if start is None:
         start = Projected(projection.initial(), 0)
-    state, position = start.state, start.position
-    for seq, event in events:
-        if seq <= position:
-            raise ValueError(
-                f"event {seq} ({event.type_name}) is not after position "
-                f"{position} of projection {projection.name!r}: "
-                "events must be folded once each, in sequence order"
-            )
-        state = projection.apply(state, event)
-        position = seq
-    return Projected(state, position)
+    ordered = _InOrder(projection.name, events, start.position)
+    state = projection.apply_all(start.state, ordered)
+    return Projected(state, ordered.position)
+
+
+class _InOrder:
+    """
+    The events of ``(seq, event)`` pairs, checked to be in sequence order
+    after ``position``; :attr:`position` is the last sequence number read.
+    """
+
+    def __init__(self, name: str, pairs, position: int):
+        self.name = name
+        self.pairs = pairs
+        self.position = position
+
+    def __iter__(self) -> Iterator[Event]:
+        for seq, event in self.pairs:
+            if seq <= self.position:
+                raise ValueError(
+                    f"event {seq} ({event.type_name}) is not after position "
+                    f"{self.position} of projection {self.name!r}: "
+                    "events must be folded once each, in sequence order"
+                )
+            self.position = seq
+            yield event

@@ -2,10 +2,12 @@
 Core's state: compute pools and system templates, folded from events.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from pyrsistent import InvariantException, PClass, field, pmap_field
+import attrs
+from pyrsistent import PMap, pmap
 
+from nano.events import Event
 from nano.events.core import (
     CORE_EVENTS,
     ComputePoolCreated,
@@ -16,12 +18,12 @@ from nano.events.core import (
     SystemTemplateModified,
 )
 
+from ._draft import MapDraft
 from ._projection import Projection, SnapshotFormatError
 
-_optional_text = (str, type(None))
 
-
-class ComputePool(PClass):
+@attrs.frozen
+class ComputePool:
     """
     A group of Cells sharing one storage pool and one address pool.
 
@@ -29,99 +31,123 @@ class ComputePool(PClass):
     Cells' local disks or has no address pool.
     """
 
-    name = field(type=str, mandatory=True)
-    storage = field(type=_optional_text, mandatory=True)
-    network = field(type=_optional_text, mandatory=True)
-    failover = field(type=bool, mandatory=True)
-    enabled = field(type=bool, mandatory=True)
+    name: str
+    storage: str | None
+    network: str | None
+    failover: bool
+    enabled: bool
 
 
-class SystemTemplate(PClass):
+@attrs.frozen
+class SystemTemplate:
     """A device set for new instances of one operating system."""
 
-    id = field(type=str, mandatory=True)
-    name = field(type=str, mandatory=True)
-    admin = field(type=str, mandatory=True)
-    operating_system = field(type=str, mandatory=True)
-    disk = field(type=str, mandatory=True)
-    network = field(type=str, mandatory=True)
-    display = field(type=str, mandatory=True)
-    control = field(type=str, mandatory=True)
-    usb = field(type=str, mandatory=True)
-    tablet = field(type=str, mandatory=True)
+    id: str
+    name: str
+    admin: str
+    operating_system: str
+    disk: str
+    network: str
+    display: str
+    control: str
+    usb: str
+    tablet: str
 
 
-class CoreState(PClass):
+@attrs.frozen
+class CoreState:
     """
     Everything Core keeps: compute pools by name, templates by id.
+
+    This class, :class:`ComputePool` and :class:`SystemTemplate` check
+    no types: the fold builds them from events, which check their fields
+    when created, and :meth:`CoreProjection.from_json` checks what it
+    reads from a snapshot.
     """
 
-    pools = pmap_field(str, ComputePool)
-    templates = pmap_field(str, SystemTemplate)
+    pools: PMap = attrs.field(factory=pmap)
+    templates: PMap = attrs.field(factory=pmap)
 
 
-# Exceptions that building a state from a wrongly shaped snapshot raises.
-_SHAPE_ERRORS = (
-    AttributeError,
-    InvariantException,
-    TypeError,
-    ValueError,
+_POOL_SETTINGS = {
+    "storage": (str, type(None)),
+    "network": (str, type(None)),
+    "failover": (bool,),
+    "enabled": (bool,),
+}
+_TEMPLATE_SETTINGS = dict.fromkeys(
+    [
+        "name",
+        "admin",
+        "operating_system",
+        "disk",
+        "network",
+        "display",
+        "control",
+        "usb",
+        "tablet",
+    ],
+    (str,),
 )
-_POOL_SETTINGS = ("storage", "network", "failover", "enabled")
-_TEMPLATE_SETTINGS = (
-    "name",
-    "admin",
-    "operating_system",
-    "disk",
-    "network",
-    "display",
-    "control",
-    "usb",
-    "tablet",
-)
 
 
-def _settings(value, names) -> dict:
-    """Return the named attributes of an event or a state entry."""
-    return {name: getattr(value, name) for name in names}
+class _CoreDraft:
+    """A :class:`CoreState` being changed by the events of one fold."""
+
+    __slots__ = ("pools", "templates")
+
+    def __init__(self, state: CoreState):
+        self.pools = MapDraft(state.pools)
+        self.templates = MapDraft(state.templates)
+
+    def persistent(self, original: CoreState) -> CoreState:
+        """Return the changed state, or ``original`` if nothing changed."""
+        if not (self.pools.changes or self.templates.changes):
+            return original
+        return CoreState(self.pools.persistent(), self.templates.persistent())
 
 
-def _create_pool(state: CoreState, event) -> CoreState:
-    pool = ComputePool(
-        name=event.aggregate_id, **_settings(event, _POOL_SETTINGS)
+def _create_pool(draft: _CoreDraft, event) -> None:
+    draft.pools[event.aggregate_id] = ComputePool(
+        event.aggregate_id,
+        event.storage,
+        event.network,
+        event.failover,
+        event.enabled,
     )
-    return state.set(pools=state.pools.set(pool.name, pool))
 
 
-def _modify_pool(state: CoreState, event) -> CoreState:
-    pool = state.pools.get(event.aggregate_id)
-    if pool is None:
-        return state
-    pool = pool.set(**_settings(event, _POOL_SETTINGS))
-    return state.set(pools=state.pools.set(pool.name, pool))
+def _modify_pool(draft: _CoreDraft, event) -> None:
+    if event.aggregate_id in draft.pools:
+        _create_pool(draft, event)
 
 
-def _delete_pool(state: CoreState, event) -> CoreState:
-    return state.set(pools=state.pools.discard(event.aggregate_id))
+def _delete_pool(draft: _CoreDraft, event) -> None:
+    draft.pools.discard(event.aggregate_id)
 
 
-def _create_template(state: CoreState, event) -> CoreState:
-    template = SystemTemplate(
-        id=event.aggregate_id, **_settings(event, _TEMPLATE_SETTINGS)
+def _create_template(draft: _CoreDraft, event) -> None:
+    draft.templates[event.aggregate_id] = SystemTemplate(
+        event.aggregate_id,
+        event.name,
+        event.admin,
+        event.operating_system,
+        event.disk,
+        event.network,
+        event.display,
+        event.control,
+        event.usb,
+        event.tablet,
     )
-    return state.set(templates=state.templates.set(template.id, template))
 
 
-def _modify_template(state: CoreState, event) -> CoreState:
-    template = state.templates.get(event.aggregate_id)
-    if template is None:
-        return state
-    template = template.set(**_settings(event, _TEMPLATE_SETTINGS))
-    return state.set(templates=state.templates.set(template.id, template))
+def _modify_template(draft: _CoreDraft, event) -> None:
+    if event.aggregate_id in draft.templates:
+        _create_template(draft, event)
 
 
-def _delete_template(state: CoreState, event) -> CoreState:
-    return state.set(templates=state.templates.discard(event.aggregate_id))
+def _delete_template(draft: _CoreDraft, event) -> None:
+    draft.templates.discard(event.aggregate_id)
 
 
 class CoreProjection(Projection):
@@ -131,12 +157,15 @@ class CoreProjection(Projection):
     The fold trusts Core's commands to have checked each change: a
     ``...Created`` event for an existing id replaces the entry, and a
     ``...Modified`` or ``...Deleted`` event for a missing id changes
-    nothing.
+    nothing. A ``...Modified`` event carries every setting, so it
+    replaces the entry.
     """
 
     name = "core"
     registry = CORE_EVENTS
-    handlers = {
+    #: The change each event class makes, ``edit(draft, event)``, on a
+    #: draft of the state that only the running fold uses.
+    edits = {
         ComputePoolCreated: _create_pool,
         ComputePoolModified: _modify_pool,
         ComputePoolDeleted: _delete_pool,
@@ -152,6 +181,27 @@ class CoreProjection(Projection):
     def initial(self) -> CoreState:
         """Return the state with no pools and no templates."""
         return CoreState()
+
+    def apply(self, state: CoreState, event: Event) -> CoreState:
+        """
+        Return the state after ``event``; the given state is unchanged.
+
+        An event of a type without an edit leaves the state unchanged.
+        """
+        return self.apply_all(state, [event])
+
+    def apply_all(self, state: CoreState, events: Iterable[Event]):
+        """
+        Return the state after ``events``, changing one draft of the state
+        for all of them; the given state is unchanged.
+        """
+        draft = _CoreDraft(state)
+        edits = self.edits
+        for event in events:
+            edit = edits.get(type(event))
+            if edit is not None:
+                edit(draft, event)
+        return draft.persistent(state)
 
     def to_json(self, state: CoreState) -> dict:
         """Return the state as a JSON object, for a snapshot."""
@@ -169,29 +219,37 @@ class CoreProjection(Projection):
 
     def from_json(self, data) -> CoreState:
         """
-        Return the state that :meth:`to_json` turned into ``data``.
+        Return the state that :meth:`to_json` turned into ``data``,
+        checking the type of every field, because snapshots come from
+        disk.
 
         :raises SnapshotFormatError: ``data`` has another version or shape.
         """
         _check_version(data, self.snapshot_version)
-        try:
-            pools = {
-                name: ComputePool(name=name, **settings)
-                for name, settings in data["pools"].items()
-            }
-            templates = {
-                id_: SystemTemplate(id=id_, **settings)
-                for id_, settings in data["templates"].items()
-            }
-        except KeyError as missing:
-            raise SnapshotFormatError(
-                f"invalid core snapshot: missing field {missing}"
-            ) from None
-        except _SHAPE_ERRORS as error:
-            raise SnapshotFormatError(
-                f"invalid core snapshot: {error}"
-            ) from None
-        return CoreState(pools=pools, templates=templates)
+        pools = {
+            name: ComputePool(
+                name,
+                **_checked_settings(
+                    settings, _POOL_SETTINGS, f"pool {name!r}"
+                ),
+            )
+            for name, settings in _entries(data, "pools").items()
+        }
+        templates = {
+            id_: SystemTemplate(
+                id_,
+                **_checked_settings(
+                    settings, _TEMPLATE_SETTINGS, f"template {id_!r}"
+                ),
+            )
+            for id_, settings in _entries(data, "templates").items()
+        }
+        return CoreState(pmap(pools), pmap(templates))
+
+
+def _settings(value, names) -> dict:
+    """Return the named attributes of a state entry."""
+    return {name: getattr(value, name) for name in names}
 
 
 def _check_version(data, expected: int) -> None:
@@ -200,3 +258,46 @@ def _check_version(data, expected: int) -> None:
         raise SnapshotFormatError(
             f"core snapshot has version {version!r}, expected {expected}"
         )
+
+
+def _entries(data: Mapping, key: str) -> Mapping:
+    """Return the JSON object ``data[key]``, of entries by id."""
+    if key not in data:
+        raise _invalid(f"missing field {key!r}")
+    entries = data[key]
+    if not isinstance(entries, Mapping):
+        raise _invalid(
+            f"{key} must be an object, not {type(entries).__name__}"
+        )
+    return entries
+
+
+def _checked_settings(settings, types: Mapping, entry: str) -> Mapping:
+    """
+    Return ``settings`` once each of the fields in ``types`` is present
+    with one of its types, and no other field is.
+    """
+    if not isinstance(settings, Mapping):
+        raise _invalid(f"{entry} must be an object, not {settings!r}")
+    for name, allowed in types.items():
+        if name not in settings:
+            raise _invalid(f"{entry} has no field {name!r}")
+        value = settings[name]
+        if not isinstance(value, allowed):
+            expected = " or ".join(_json_type(type_) for type_ in allowed)
+            raise _invalid(
+                f"{entry} has {name} {value!r}, expected {expected}"
+            )
+    unknown = sorted(set(settings) - set(types))
+    if unknown:
+        raise _invalid(f"{entry} has unknown fields {unknown}")
+    return settings
+
+
+def _json_type(type_: type) -> str:
+    names = {str: "a string", bool: "true or false", type(None): "null"}
+    return names[type_]
+
+
+def _invalid(problem: str) -> SnapshotFormatError:
+    return SnapshotFormatError(f"invalid core snapshot: {problem}")

@@ -37,6 +37,12 @@ CENTOS = {
     "usb": "nec-xhci",
     "tablet": "usb",
 }
+POOL_JSON = {
+    "storage": None,
+    "network": "addresses-1",
+    "failover": False,
+    "enabled": True,
+}
 projection = CoreProjection()
 
 
@@ -216,6 +222,26 @@ def test_snapshot_plus_tail_equals_full(events, data):
     assert fold(projection, pairs[cut:], restored) == fold(projection, pairs)
 
 
+@given(st.lists(core_events, max_size=30), st.lists(core_events, max_size=30))
+def test_apply_all_equals_apply_each(head, events):
+    """
+    Folding events through one draft gives the state that applying them
+    one at a time gives, and leaves the state it started from as it was.
+    """
+    start = apply_all(*head)
+    start_json = projection.to_json(start)
+    assert projection.apply_all(start, events) == apply_all(
+        *events, state=start
+    )
+    assert projection.to_json(start) == start_json
+
+
+def test_apply_all_nothing_same_state():
+    """A fold that changes nothing returns the state it was given."""
+    before = apply_all(pool_created("default"))
+    assert projection.apply_all(before, []) is before
+
+
 @given(st.lists(core_events, max_size=30))
 def test_json_round_trip(events):
     """from_json(to_json(state)) gives the same state."""
@@ -255,7 +281,47 @@ def test_to_json_shape():
         ),
         (
             {"version": 1, "pools": {}, "templates": {"t": {"name": "x"}}},
-            "invalid core snapshot",
+            "invalid core snapshot: template 't' has no field 'admin'",
+        ),
+        (
+            {"version": 1, "pools": {"a": POOL_JSON}, "templates": []},
+            "templates must be an object, not list",
+        ),
+        (
+            {"version": 1, "pools": {"a": []}, "templates": {}},
+            "pool 'a' must be an object, not",
+        ),
+        (
+            {
+                "version": 1,
+                "pools": {"a": {**POOL_JSON, "failover": "yes"}},
+                "templates": {},
+            },
+            "pool 'a' has failover 'yes', expected true or false",
+        ),
+        (
+            {
+                "version": 1,
+                "pools": {"a": {**POOL_JSON, "storage": 7}},
+                "templates": {},
+            },
+            "pool 'a' has storage 7, expected a string or null",
+        ),
+        (
+            {
+                "version": 1,
+                "pools": {"a": {**POOL_JSON, "size": 1}},
+                "templates": {},
+            },
+            r"pool 'a' has unknown fields \['size'\]",
+        ),
+        (
+            {
+                "version": 1,
+                "pools": {},
+                "templates": {"t": {**CENTOS, "usb": None}},
+            },
+            "template 't' has usb None, expected a string",
         ),
     ],
 )
