@@ -8,12 +8,13 @@ the task that is waiting for it.
 
 from collections.abc import Callable
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from ._messages import ErrorReply, MessageError, MessageRegistry
 from ._observer import IPeerObserver
+from ._peer import PeerClosed
 
 
 class RequestTimeout(Exception):
@@ -85,20 +86,24 @@ class Session:
         Send a request and wait for its reply.
 
         :return: a Deferred that fires with the reply message, or fails
-            with :class:`RequestTimeout`, :class:`RemoteError` or
-            :class:`PeerDisconnected`.
+            with :class:`RequestTimeout`, :class:`RemoteError`,
+            :class:`PeerDisconnected` or, for a peer already closing,
+            :class:`PeerClosed`.
         """
         session = self._next_session
         self._next_session += 1
         data = self._registry.encode(message, from_session=session)
         if timeout is None:
             timeout = self._request_timeout
+        try:
+            peer.send(data)
+        except PeerClosed as error:
+            return fail(error)
         deferred = Deferred(lambda _: self._forget(session))
         timer = self._clock.callLater(
             timeout, self._timed_out, session, message, timeout
         )
         self._waiting[session] = _Waiting(peer, deferred, timer)
-        peer.send(data)
         return deferred
 
     def _forget(self, session):
@@ -209,10 +214,19 @@ class Session:
 
     def _answer(self, peer, from_session, reply):
         if from_session is None:
-            if isinstance(reply, ErrorReply):
-                peer.send(self._registry.encode(reply))
-            return
-        peer.send(self._registry.encode(reply, to_session=from_session))
+            if not isinstance(reply, ErrorReply):
+                return
+            data = self._registry.encode(reply)
+        else:
+            data = self._registry.encode(reply, to_session=from_session)
+        try:
+            peer.send(data)
+        except PeerClosed:
+            self.log.info(
+                "Dropped a {type} for {name}: the connection closed first",
+                type=reply.type_name,
+                name=peer.name,
+            )
 
     # The peer lifecycle, passed on.
 

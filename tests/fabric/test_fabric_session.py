@@ -4,12 +4,14 @@ import attrs
 import pytest
 from fabric_helpers import Pair, Recorder
 from twisted.internet.defer import Deferred
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from nano.fabric import (
     ErrorReply,
     MessageError,
     MessageRegistry,
+    PeerClosed,
     PeerDisconnected,
     RemoteError,
     RequestTimeout,
@@ -236,3 +238,37 @@ def test_reserved_field_names_rejected():
         @attrs.frozen
         class Bad:
             from_session: int
+
+
+class ClosedPeerTests(SynchronousTestCase):
+    def test_request_to_closed_peer_fails(self):
+        both = SessionPair()
+        both.to_core.close()
+        reply = both.cell.request(
+            both.to_core, CreateInstanceRequest(name="a")
+        )
+        self.failureResultOf(reply, PeerClosed)
+        both.run(20)
+        self.assertEqual(both.cell._waiting, {})
+
+    def test_late_reply_to_closed_peer_is_dropped(self):
+        both = SessionPair()
+        later = Deferred()
+        both.core.handle(CreateInstanceRequest, lambda *_: later)
+        reply = both.cell.request(
+            both.to_core, CreateInstanceRequest(name="a")
+        )
+        both.run(1)
+        both.to_cell.close()
+        both.run(2)
+        with capturedLogs() as events:
+            later.callback(CreateInstanceResponse(instance_id="too late"))
+        both.run(1)
+        self.failureResultOf(reply, PeerDisconnected)
+        self.assertEqual(
+            [formatEvent(event) for event in events],
+            [
+                "Dropped a CreateInstanceResponse for A: the connection "
+                "closed first"
+            ],
+        )
