@@ -5,9 +5,44 @@ from typing import ClassVar
 
 import attrs
 
+_ZERO = timedelta(0)
+
+# The validators below are plain functions rather than
+# attrs.validators.instance_of, which costs a method call each: replaying
+# a journal builds every event again, so their cost counts.
+
+
+def require_str(instance, attribute, value) -> None:
+    """Raise :class:`TypeError` unless ``value`` is a string."""
+    if value.__class__ is not str and not isinstance(value, str):
+        raise _wrong_type(attribute, value, "a string")
+
+
+def require_optional_str(instance, attribute, value) -> None:
+    """Raise :class:`TypeError` unless ``value`` is a string or None."""
+    if (
+        value is not None
+        and value.__class__ is not str
+        and not isinstance(value, str)
+    ):
+        raise _wrong_type(attribute, value, "a string or None")
+
+
+def require_bool(instance, attribute, value) -> None:
+    """Raise :class:`TypeError` unless ``value`` is True or False."""
+    if value is not True and value is not False:
+        raise _wrong_type(attribute, value, "True or False")
+
+
+def _wrong_type(attribute, value, expected: str) -> TypeError:
+    return TypeError(
+        f"invalid {attribute.name} {value!r}: must be {expected}, "
+        f"not {type(value).__name__}"
+    )
+
 
 def _require_utc(instance, attribute, value):
-    if value.tzinfo is None or value.utcoffset() != timedelta(0):
+    if value.tzinfo is not UTC and value.utcoffset() != _ZERO:
         raise ValueError(
             f"invalid {attribute.name} {value.isoformat()}: "
             "event times must be timezone-aware UTC datetimes"
@@ -28,11 +63,11 @@ class Event:
     type_name: ClassVar[str] = ""
     version: ClassVar[int] = 1
 
-    aggregate_id: str = attrs.field(
-        validator=attrs.validators.instance_of(str)
-    )
+    aggregate_id: str = attrs.field(validator=require_str)
     time: datetime = attrs.field(validator=_require_utc)
-    task_id: str | None = None
+    task_id: str | None = attrs.field(
+        default=None, validator=require_optional_str
+    )
 
 
 BASE_FIELDS = tuple(field.name for field in attrs.fields(Event))

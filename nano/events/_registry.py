@@ -62,6 +62,8 @@ def parse_time(text: str) -> datetime:
     :raises ValueError: the text is not an RFC 3339 time with an offset.
     """
     value = datetime.fromisoformat(text)
+    if value.tzinfo is UTC:  # the usual case: format_time writes "Z"
+        return value
     if value.tzinfo is None:
         raise ValueError(f"time {text!r} has no UTC offset")
     return value.astimezone(UTC)
@@ -200,7 +202,7 @@ class EventRegistry:
         :raises EventDecodeError: the record is malformed, or its type or
             version is unknown; the message names the value and position.
         """
-        if not isinstance(record, Mapping):
+        if record.__class__ is not dict and not isinstance(record, Mapping):
             raise EventDecodeError(
                 position, f"event record must be an object, not {record!r}"
             )
@@ -213,9 +215,17 @@ class EventRegistry:
                 f"{len(self._types)} types; a newer Nano may have written it",
             )
         version = record.get("version")
-        data = self._upcast(
-            type_name, version, entry.cls.version, record, position
-        )
+        data = record.get("data", {})
+        # A dict of the current version needs no upcasting, so only other
+        # records go through the full checks of _upcast.
+        if (
+            version.__class__ is not int
+            or version != entry.cls.version
+            or data.__class__ is not dict
+        ):
+            data = self._upcast(
+                type_name, version, entry.cls.version, data, position
+            )
         try:
             return entry.cls(
                 aggregate_id=record["aggregate_id"],
@@ -232,8 +242,7 @@ class EventRegistry:
                 position, f"invalid {type_name} record: {error}"
             ) from None
 
-    def _upcast(self, type_name, version, current, record, position):
-        data = record.get("data", {})
+    def _upcast(self, type_name, version, current, data, position):
         if not isinstance(version, int) or isinstance(version, bool):
             raise UnknownEventVersion(
                 position,

@@ -9,14 +9,10 @@ the changed ones, so that replaying it needs no earlier event.
 
 import attrs
 
-from ._event import Event
+from ._event import Event, require_bool, require_optional_str, require_str
 from ._registry import EventRegistry
 
 CORE_EVENTS = EventRegistry()
-
-_text = attrs.validators.instance_of(str)
-_optional_text = attrs.validators.optional(_text)
-_flag = attrs.validators.instance_of(bool)
 
 
 @CORE_EVENTS.event("ComputePoolCreated")
@@ -32,10 +28,14 @@ class ComputePoolCreated(Event):
         (needs shared storage).
     """
 
-    storage: str | None = attrs.field(default=None, validator=_optional_text)
-    network: str | None = attrs.field(default=None, validator=_optional_text)
-    failover: bool = attrs.field(default=False, validator=_flag)
-    enabled: bool = attrs.field(default=True, validator=_flag)
+    storage: str | None = attrs.field(
+        default=None, validator=require_optional_str
+    )
+    network: str | None = attrs.field(
+        default=None, validator=require_optional_str
+    )
+    failover: bool = attrs.field(default=False, validator=require_bool)
+    enabled: bool = attrs.field(default=True, validator=require_bool)
 
 
 @CORE_EVENTS.event("ComputePoolModified")
@@ -46,10 +46,10 @@ class ComputePoolModified(Event):
     A disabled pool gets no new instances.
     """
 
-    storage: str | None = attrs.field(validator=_optional_text)
-    network: str | None = attrs.field(validator=_optional_text)
-    failover: bool = attrs.field(validator=_flag)
-    enabled: bool = attrs.field(validator=_flag)
+    storage: str | None = attrs.field(validator=require_optional_str)
+    network: str | None = attrs.field(validator=require_optional_str)
+    failover: bool = attrs.field(validator=require_bool)
+    enabled: bool = attrs.field(validator=require_bool)
 
 
 @CORE_EVENTS.event("ComputePoolDeleted")
@@ -74,15 +74,15 @@ class _SystemTemplateSettings(Event):
     :ivar tablet: the tablet input bus (``usb``, ``virtio`` or ``none``).
     """
 
-    name: str = attrs.field(validator=_text)
-    admin: str = attrs.field(validator=_text)
-    operating_system: str = attrs.field(validator=_text)
-    disk: str = attrs.field(validator=_text)
-    network: str = attrs.field(validator=_text)
-    display: str = attrs.field(validator=_text)
-    control: str = attrs.field(validator=_text)
-    usb: str = attrs.field(validator=_text)
-    tablet: str = attrs.field(validator=_text)
+    name: str = attrs.field(validator=require_str)
+    admin: str = attrs.field(validator=require_str)
+    operating_system: str = attrs.field(validator=require_str)
+    disk: str = attrs.field(validator=require_str)
+    network: str = attrs.field(validator=require_str)
+    display: str = attrs.field(validator=require_str)
+    control: str = attrs.field(validator=require_str)
+    usb: str = attrs.field(validator=require_str)
+    tablet: str = attrs.field(validator=require_str)
 
 
 @CORE_EVENTS.event("SystemTemplateCreated")

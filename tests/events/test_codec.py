@@ -9,17 +9,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pyrsistent import freeze, pmap, pvector
+from twisted.internet.task import Clock
 
 from nano.events import (
     Event,
     EventDecodeError,
     EventRegistry,
+    Journal,
     RegistryError,
     UnknownEventType,
     format_time,
     parse_time,
     utc_time,
 )
+from nano.events._lines import encode_line, segment_name
 from nano.events.core import CORE_EVENTS
 
 T0 = utc_time(1_796_400_000.25)
@@ -299,3 +302,113 @@ def test_time_before_year_1000_round_trips():
     early = datetime(5, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     assert format_time(early) == "0005-01-02T03:04:05.000006Z"
     assert parse_time(format_time(early)) == early
+
+
+def pool_modified_record(**changes) -> dict:
+    """Return a good ComputePoolModified record with payload changes."""
+    event = CORE_EVENTS.types()["ComputePoolModified"](
+        aggregate_id="pool-1",
+        time=T0,
+        storage=None,
+        network="addresses-1",
+        failover=False,
+        enabled=True,
+    )
+    record = CORE_EVENTS.encode(event)
+    return {**record, "data": {**record["data"], **changes}}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("failover", "yes", "True or False, not str"),
+        ("enabled", 1, "True or False, not int"),
+        ("enabled", None, "True or False, not NoneType"),
+        ("storage", 3, "a string or None, not int"),
+        ("network", ["a"], "a string or None, not list"),
+    ],
+)
+def test_decode_rejects_wrong_field_type(field, value, expected):
+    """A wrongly typed payload field is an error naming field and place."""
+    record = pool_modified_record(**{field: value})
+    with pytest.raises(EventDecodeError) as caught:
+        CORE_EVENTS.decode(record, "journal-1.jsonl:9")
+    assert caught.value.position == "journal-1.jsonl:9"
+    assert caught.value.message == (
+        f"invalid ComputePoolModified record: invalid {field} {value!r}: "
+        f"must be {expected}"
+    )
+
+
+def test_decode_rejects_wrong_template_field():
+    """A template record with a number for its USB model is rejected."""
+    template = CORE_EVENTS.types()["SystemTemplateCreated"]
+    record = CORE_EVENTS.encode(
+        template(
+            aggregate_id="t-1",
+            time=T0,
+            **dict.fromkeys(
+                [
+                    "name",
+                    "admin",
+                    "operating_system",
+                    "disk",
+                    "network",
+                    "display",
+                    "control",
+                    "usb",
+                    "tablet",
+                ],
+                "x",
+            ),
+        )
+    )
+    record["data"]["usb"] = 3
+    with pytest.raises(EventDecodeError, match="invalid usb 3: must be a"):
+        CORE_EVENTS.decode(record, "journal-1.jsonl:2")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"version": True}, "invalid version True"),
+        ({"version": 1.0}, "invalid version 1.0"),
+        ({"version": 2}, "version 2 is newer"),
+        ({"data": [1]}, "data must be an object"),
+        ({"task_id": 5}, "invalid task_id 5: must be a string or None"),
+    ],
+)
+def test_decode_checks_version_and_data(changes, message):
+    """The version and data of a current record are still checked."""
+    record = {**pool_modified_record(), **changes}
+    with pytest.raises(EventDecodeError, match=message):
+        CORE_EVENTS.decode(record, "journal-1.jsonl:4")
+
+
+def test_decoded_core_event_equals_original():
+    """A ComputePoolModified record decodes to the event it came from."""
+    record = pool_modified_record()
+    event = CORE_EVENTS.decode(record)
+    assert CORE_EVENTS.encode(event) == record
+    assert event.time.tzinfo is UTC
+
+
+def test_journal_read_names_line_of_wrong_type(tmp_path):
+    """
+    Reading a journal whose line 2 has a wrongly typed field (with an
+    intact checksum) names that file and line.
+    """
+    segment = tmp_path / segment_name(1)
+    segment.write_bytes(
+        encode_line(1, pool_modified_record())
+        + encode_line(2, pool_modified_record(failover="no"))
+    )
+    journal = Journal.open(tmp_path, CORE_EVENTS, Clock())
+    events = journal.read()
+    assert next(events)[0] == 1
+    with pytest.raises(
+        EventDecodeError, match="invalid failover 'no'"
+    ) as caught:
+        next(events)
+    assert caught.value.position == f"{segment}:2"
+    journal.close()
