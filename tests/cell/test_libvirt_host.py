@@ -108,7 +108,7 @@ class ConnectionTests(HostTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_reconnects_after_daemon_restart(self):
-        """A closed connection is reopened, and listeners are told."""
+        """A closed connection is reopened and reconnect listeners called."""
         reconnects = []
         self.host.add_reconnect_listener(lambda: reconnects.append(True))
         with capturedLogs() as logs:
@@ -138,7 +138,7 @@ class ConnectionTests(HostTestCase):
 
 
 class QueuedThread(ImmediateThread):
-    """Runs submitted calls only when the test says so."""
+    """Runs submitted calls only when the test calls :meth:`run_next`."""
 
     def __init__(self):
         self.queue = []

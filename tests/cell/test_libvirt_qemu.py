@@ -161,7 +161,7 @@ async def test_guest_boots_and_is_destroyed(
 async def test_reconnect_after_libvirtd_restart(host, private_libvirtd):
     """
     When libvirtd restarts, the host notices the closed connection,
-    reconnects and tells its reconnect listeners.
+    reconnects and calls its reconnect listeners.
     """
     reconnected = defer.Deferred()
     host.add_reconnect_listener(lambda: reconnected.callback(None))

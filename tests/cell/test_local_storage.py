@@ -144,7 +144,7 @@ class TestCreate:
         assert sorted(os.listdir(directory)) == ["filler"]
 
     def test_no_qemu_img(self, tmp_path, monkeypatch):
-        """Without qemu-img the error says which package has it."""
+        """Without qemu-img the error names the package to install."""
         monkeypatch.setenv("PATH", str(tmp_path))
         with pytest.raises(StorageError, match="install the qemu-utils"):
             LocalStorage(reactor, str(tmp_path))

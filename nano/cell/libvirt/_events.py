@@ -1,6 +1,6 @@
 """
-Domain lifecycle events as Nano sees them, and their delivery to
-listeners on the reactor thread.
+Domain lifecycle events in Nano's terms, and their delivery to listeners
+on the reactor thread.
 """
 
 import attrs
@@ -60,7 +60,7 @@ class EventDispatcher:
         self._clock = clock
         self._stop_delay = stop_delay
         self._listeners = []
-        self._held = {}
+        self._pending_stops = {}
 
     def add_listener(self, listener):
         """
@@ -74,10 +74,10 @@ class EventDispatcher:
 
     def receive(self, event):
         """Take one event from libvirt, on the reactor thread."""
-        held = self._held.pop(event.uuid, None)
-        if held is not None:
-            held_call, held_event = held
-            held_call.cancel()
+        pending = self._pending_stops.pop(event.uuid, None)
+        if pending is not None:
+            pending_call, pending_event = pending
+            pending_call.cancel()
             if event.kind is LifecycleEvent.STARTED:
                 self.log.debug(
                     "domain {name} restarted within {delay} s",
@@ -85,7 +85,7 @@ class EventDispatcher:
                     delay=self._stop_delay,
                 )
             else:
-                self._deliver(held_event)
+                self._deliver(pending_event)
         if event.kind is LifecycleEvent.STOPPED:
             self._hold(event)
         else:
@@ -93,18 +93,18 @@ class EventDispatcher:
 
     def discard_held(self):
         """Drop the held STOPPED events, when the host stops."""
-        for call, _ in self._held.values():
+        for call, _ in self._pending_stops.values():
             call.cancel()
-        self._held.clear()
+        self._pending_stops.clear()
 
     def _hold(self, event):
         call = self._clock.callLater(
             self._stop_delay, self._release, event.uuid
         )
-        self._held[event.uuid] = (call, event)
+        self._pending_stops[event.uuid] = (call, event)
 
     def _release(self, uuid):
-        _, event = self._held.pop(uuid)
+        _, event = self._pending_stops.pop(uuid)
         self._deliver(event)
 
     def _deliver(self, event):

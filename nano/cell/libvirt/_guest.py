@@ -68,7 +68,7 @@ class Guest:
         """
         Ask the guest OS to shut down (ACPI power button).
 
-        The domain may ignore it. Its STOPPED event tells when it is off.
+        The domain may ignore it. Its STOPPED event marks when it is off.
         Fails with :exc:`DomainNotRunning` if it is not running.
         """
         return self._call("shut down", _shutdown)

@@ -76,7 +76,7 @@ class Host(Service):
 
     Starting the service opens the connection, and retries with a growing
     delay when libvirtd is not reachable. When libvirtd closes the
-    connection (it restarted, or stopped answering keepalives), the host
+    connection (it restarted, or missed its keepalive replies), the host
     logs it and reconnects, and then calls its reconnect listeners so the
     Cell can compare its instances with what libvirt runs.
 

@@ -12,7 +12,7 @@ from twisted.python.threadpool import ThreadPool
 class LibvirtThread:
     """
     One thread that runs blocking libvirt calls one at a time, in the order
-    they were submitted, so the reactor thread never waits on libvirt.
+    they were submitted, so that the reactor thread does not wait on them.
 
     :param reactor: the reactor that receives the results.
     """

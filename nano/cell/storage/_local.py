@@ -1,6 +1,8 @@
 """
 qcow2 volumes in one local directory, made and changed with ``qemu-img``
-run as a child process, so the reactor never waits on disk I/O.
+run as a child process, so that the reactor does not wait for image I/O.
+Only quick file system calls (stat, open, unlink) run on the reactor
+thread.
 """
 
 import contextlib
@@ -37,7 +39,7 @@ class VolumeInfo:
     What ``qemu-img info`` reports for a volume.
 
     :ivar path: the volume file.
-    :ivar virtual_size: the size the guest sees, in bytes.
+    :ivar virtual_size: the disk size presented to the guest, in bytes.
     :ivar actual_size: bytes used on the host's disk.
     :ivar backing_file: the image it is an overlay of, or ``None``.
     :ivar format: the image format, such as ``qcow2`` or ``raw``.
