@@ -63,27 +63,27 @@ class Node:
         for line in self.process.stdout:
             self._queue.put(orjson.loads(line))
 
-    def wait_for(self, timeout=20.0, **fields):
+    def wait_for(self, timeout=20.0, count=1, **fields):
         """
-        Return the first event whose fields match, waiting up to
+        Return the ``count``-th event whose fields match, waiting up to
         ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        for event in self.events:
-            if fields.items() <= event.items():
-                return event
-        while True:
+        matches = [e for e in self.events if fields.items() <= e.items()]
+        while len(matches) < count:
             remaining = deadline - time.monotonic()
             try:
                 event = self._queue.get(timeout=max(remaining, 0.001))
             except queue.Empty:
                 raise AssertionError(
-                    f"{self.name}: no event {fields} within {timeout} s; "
-                    f"saw {self.events}; stderr: {self.stderr_tail()}"
+                    f"{self.name}: no event {fields} (number {count}) within "
+                    f"{timeout} s; saw {self.events}; "
+                    f"stderr: {self.stderr_tail()}"
                 ) from None
             self.events.append(event)
             if fields.items() <= event.items():
-                return event
+                matches.append(event)
+        return matches[count - 1]
 
     def stderr_tail(self):
         """Return the end of the process's log, once it has exited."""

@@ -1,5 +1,7 @@
 """The peer lifecycle on a Clock: timers, loss, close, reconnection."""
 
+import itertools
+
 import pytest
 from fabric_helpers import ADDRESS_A, ADDRESS_B, Pair, Recorder, make_config
 from twisted.trial.unittest import SynchronousTestCase
@@ -324,3 +326,19 @@ def test_endpoint_close_closes_every_peer():
     assert pair.b.peers == []
     assert third.peers == []
     assert pair.observer_b.events[-1] == ("disconnected", "A", True)
+
+
+def test_heartbeat_every_3_s_by_default():
+    pair = Pair()
+    sent = []
+
+    def record(data, source, destination):
+        header, _ = _wire.decode(pair.config.secret, data, 65507)
+        if header.kind == Kind.HEARTBEAT and source == ADDRESS_A:
+            sent.append(pair.clock.seconds())
+        return data
+
+    pair.network.tamper = record
+    pair.run(10)
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(sent)]
+    assert gaps == [3.0, 3.0]

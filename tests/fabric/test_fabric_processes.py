@@ -144,3 +144,21 @@ def test_fixed_core_address_when_multicast_is_blocked(tmp_path):
         assert not [
             event for event in searching.events if event["event"] == "echoed"
         ]
+
+
+def test_cell_finds_restarted_core(tmp_path):
+    with Namespaces(tmp_path, ["core", "cell1"], **TIMERS) as hosts:
+        first = hosts.start("core", "core")
+        first.wait_for(event="listening")
+        cell = hosts.start("cell1", "cell", "--requests", "20")
+        cell.wait_for(event="echoed", correct=20)
+
+        first.kill()
+        second = hosts.start("core", "core")
+        second.wait_for(event="listening")
+        disconnected = cell.wait_for(event="disconnected", peer="core")
+        assert disconnected["graceful"] is False
+        second.wait_for(event="named", peer="cell1")
+        cell.wait_for(event="connected", peer="core", count=2)
+        again = cell.wait_for(event="echoed", count=2)
+        assert again["correct"] == 20
