@@ -250,6 +250,15 @@ def _set_text(root, tag, text, after=None):
     return element
 
 
+_KIB_PER_UNIT = {"b": 1 / 1024, "KiB": 1, "MiB": 1024, "GiB": 1024 * 1024}
+
+
+def _kib(element):
+    """Read a libvirt memory element in KiB; libvirt's default unit."""
+    unit = element.get("unit", "KiB")
+    return int(int(element.text) * _KIB_PER_UNIT[unit])
+
+
 class FakeConnection:
     """A connection to a :class:`FakeLibvirt`, like ``virConnect``."""
 
@@ -460,6 +469,31 @@ class FakeDomain:
         """Simulate QEMU dying, for tests."""
         self._require_active()
         self._stop(_STOPPED_FAILED)
+
+    def info(self):
+        """Return state, max KiB, KiB, vCPUs and CPU time (always 0)."""
+        max_kib = _kib(self._root.find("memory"))
+        current = self._root.find("currentMemory")
+        kib = max_kib if current is None else _kib(current)
+        return [self._state, max_kib, kib, self.vcpusFlags(0), 0]
+
+    def updateDeviceFlags(self, device_xml, flags):
+        """Update the graphics device's password; nothing else."""
+        if flags & VIR_DOMAIN_AFFECT_LIVE and not self.isActive():
+            raise _not_running()
+        update = ET.fromstring(device_xml)
+        graphics = self._root.find("devices/graphics")
+        if update.tag != "graphics" or graphics is None:
+            raise libvirtError(
+                "this function is not supported by the fake: "
+                f"update of <{update.tag}>",
+                VIR_ERR_NO_SUPPORT,
+            )
+        for name in ("passwd", "passwdValidTo"):
+            graphics.attrib.pop(name, None)
+            if update.get(name) is not None:
+                graphics.set(name, update.get(name))
+        return 0
 
     def XMLDesc(self, flags=0):
         """Return the XML; the VNC/SPICE password only with SECURE."""

@@ -290,6 +290,18 @@ class TestConfiguration:
         assert ">2</vcpu>" in xml
 
     @pytest_twisted.ensureDeferred
+    async def test_info(self, host):
+        """info gives state, memory in bytes, vCPUs and CPU time."""
+        guest = await define(host)
+        await guest.start()
+        info = await guest.info()
+        assert info.state is DomainState.RUNNING
+        assert info.max_memory == 128 * 1024 * 1024
+        assert info.memory == 128 * 1024 * 1024
+        assert info.vcpus == 1
+        assert info.cpu_time >= 0
+
+    @pytest_twisted.ensureDeferred
     async def test_stats(self, host):
         """Disk and NIC counters of a running domain are numbers."""
         guest = await define(host)

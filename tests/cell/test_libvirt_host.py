@@ -4,6 +4,9 @@ connection's lifecycle, reconnection, and event delivery with STOPPED
 held back.
 """
 
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
@@ -15,6 +18,8 @@ from nano.cell.libvirt import (
     DomainState,
     DomainStatus,
     HostUnavailable,
+    HypervisorError,
+    InvalidDomainSpec,
     InvalidDomainXML,
     LifecycleEvent,
 )
@@ -244,6 +249,57 @@ class LookupTests(HostTestCase):
         self.assertEqual(info.cores, 16)
         self.assertEqual(info.memory, 3072 * 1024 * 1024)
         self.assertEqual(info.free_memory, 3145728)
+
+
+GRAPHICS_XML = (
+    "<domain type='test'><name>vm1</name>"
+    "<memory unit='MiB'>128</memory><os><type>hvm</type></os>"
+    "<devices><graphics type='vnc' autoport='yes' passwd='old12345'/>"
+    "</devices></domain>"
+)
+
+
+class GraphicsPasswordTests(HostTestCase):
+    """Replacing the VNC password."""
+
+    def graphics(self, guest):
+        """Return the graphics element of the secure XML."""
+        xml = self.successResultOf(guest.xml(secure=True))
+        return ET.fromstring(xml).find("devices/graphics")
+
+    def test_replace(self):
+        """The new password replaces the old, with no expiry."""
+        guest = self.successResultOf(self.host.define(GRAPHICS_XML))
+        self.successResultOf(guest.start())
+        self.successResultOf(guest.set_graphics_password("new12345"))
+        graphics = self.graphics(guest)
+        self.assertEqual(graphics.get("passwd"), "new12345")
+        self.assertIsNone(graphics.get("passwdValidTo"))
+
+    def test_expiry(self):
+        """An expiry time is written in libvirt's format, in UTC."""
+        guest = self.successResultOf(self.host.define(GRAPHICS_XML))
+        valid_until = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+        self.successResultOf(guest.set_graphics_password("pw", valid_until))
+        graphics = self.graphics(guest)
+        self.assertEqual(graphics.get("passwdValidTo"), "2030-01-02T03:04:05")
+
+    def test_invalid_password(self):
+        """A password over 8 characters is rejected before libvirt."""
+        guest = self.successResultOf(self.host.define(GRAPHICS_XML))
+        with self.assertRaises(InvalidDomainSpec) as caught:
+            guest.set_graphics_password("123456789")
+        self.assertIn("1 to 8 characters", str(caught.exception))
+        self.assertEqual(self.graphics(guest).get("passwd"), "old12345")
+
+    def test_no_display(self):
+        """A domain without VNC or SPICE fails, naming the domain."""
+        guest = self.define()
+        failure = self.failureResultOf(
+            guest.set_graphics_password("pw"), HypervisorError
+        )
+        self.assertIn("'vm1'", str(failure.value))
+        self.assertIn("no VNC or SPICE display", str(failure.value))
 
 
 class EventTests(HostTestCase):

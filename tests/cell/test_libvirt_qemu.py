@@ -10,6 +10,8 @@ hosts whose KVM cannot run a stock Linux kernel.
 import os
 import time
 import uuid as uuid_module
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 
 import pytest
 import pytest_twisted
@@ -142,6 +144,8 @@ async def test_guest_boots_and_is_destroyed(
     if os.path.exists(GUEST_IMAGE):
         await wait_for_marker(console_log, BOOT_MARKER, BOOT_TIMEOUT)
 
+    await check_password_change(guest)
+
     stopped = wait_for_event(host, guest.name, LifecycleEvent.STOPPED)
     await guest.destroy()
     event = await stopped
@@ -170,6 +174,19 @@ async def test_reconnect_after_libvirtd_restart(host, private_libvirtd):
     private_libvirtd.restart()
     await reconnected.addTimeout(EVENT_TIMEOUT, reactor)
     assert isinstance(await host.domain_states(), list)
+
+
+async def check_password_change(guest):
+    """A new VNC password with an expiry applies live and at next start."""
+    valid_until = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    await guest.set_graphics_password("new12345", valid_until)
+    live = ET.fromstring(await guest.xml(secure=True))
+    graphics = live.find("devices/graphics")
+    assert graphics.get("passwd") == "new12345"
+    assert graphics.get("passwdValidTo") == "2030-01-02T03:04:05"
+    assert int(graphics.get("port")) >= 5900
+    stored = ET.fromstring(await guest.xml(secure=True, inactive=True))
+    assert stored.find("devices/graphics").get("passwd") == "new12345"
 
 
 def qemu_pidfiles(daemon):

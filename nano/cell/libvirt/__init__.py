@@ -26,7 +26,7 @@ from ._errors import (
     InvalidDomainXML,
 )
 from ._events import DomainEvent
-from ._guest import BlockStats, Guest, InterfaceStats
+from ._guest import BlockStats, Guest, GuestInfo, InterfaceStats
 from ._host import DomainStatus, Host, NodeInfo
 from ._templates import DEFAULT_TEMPLATES, DeviceSet, SystemTemplate
 from ._thread import LibvirtThread
@@ -44,6 +44,7 @@ __all__ = [
     "DomainState",
     "DomainStatus",
     "Guest",
+    "GuestInfo",
     "Host",
     "HostUnavailable",
     "HypervisorError",

@@ -121,16 +121,31 @@ def _check_mac(instance, attribute, value):
         )
 
 
-def _check_password(instance, attribute, value):
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_VNC_PASSWORD:
+def check_graphics_password(password):
+    """
+    Check a VNC or SPICE password.
+
+    :raises InvalidDomainSpec: it is not 1 to 8 printable ASCII characters;
+        VNC authentication uses the password as an 8-byte DES key.
+    """
+    if not isinstance(password, str):
         raise InvalidDomainSpec(
-            f"invalid graphics password of {len(value)} characters: "
+            f"invalid graphics password of type {type(password).__name__}: "
+            "must be a string"
+        )
+    if not 1 <= len(password) <= MAX_VNC_PASSWORD:
+        raise InvalidDomainSpec(
+            f"invalid graphics password of {len(password)} characters: "
             f"must be 1 to {MAX_VNC_PASSWORD} characters, the VNC limit"
         )
-    if not value.isascii() or not value.isprintable():
+    if not password.isascii() or not password.isprintable():
         raise InvalidDomainSpec(
             "invalid graphics password: must be printable ASCII"
         )
+
+
+def _check_password(instance, attribute, value):
+    check_graphics_password(value)
 
 
 def _check_address(instance, attribute, value):

@@ -2,10 +2,13 @@
 One libvirt domain, with every call run on the host's libvirt thread.
 """
 
+import xml.etree.ElementTree as ET
+
 import attrs
 
-from ._constants import domain_state
-from ._errors import DomainRunning
+from ._constants import DomainState, domain_state
+from ._domain_xml import check_graphics_password
+from ._errors import DomainRunning, HypervisorError
 
 # libvirt flag values (libvirt-domain.h)
 _AFFECT_LIVE = 1
@@ -13,6 +16,26 @@ _AFFECT_CONFIG = 2
 _MAXIMUM = 4  # VIR_DOMAIN_MEM_MAXIMUM and VIR_DOMAIN_VCPU_MAXIMUM
 _XML_SECURE = 1
 _XML_INACTIVE = 2
+
+
+@attrs.frozen
+class GuestInfo:
+    """
+    A domain's state and size, read in one call.
+
+    :ivar state: the :class:`DomainState`.
+    :ivar memory: current memory in bytes.
+    :ivar max_memory: the memory limit in bytes.
+    :ivar vcpus: the number of vCPUs.
+    :ivar cpu_time: CPU time used since the domain started, in
+        nanoseconds; the difference of two readings gives CPU load.
+    """
+
+    state: DomainState
+    memory: int
+    max_memory: int
+    vcpus: int
+    cpu_time: int
 
 
 @attrs.frozen
@@ -91,6 +114,10 @@ class Guest:
         """Read the power state, a :class:`DomainState`."""
         return self._call("read the state of", _state)
 
+    def info(self):
+        """Read the domain's :class:`GuestInfo`."""
+        return self._call("read info of", _info)
+
     def xml(self, secure=False, inactive=False):
         """
         Read the domain XML.
@@ -128,6 +155,28 @@ class Guest:
         the running domain too (CPU hotplug, which the guest must support).
         """
         return self._call("set vCPUs of", _set_vcpus, count, live)
+
+    def set_graphics_password(self, password, valid_until=None):
+        """
+        Replace the VNC or SPICE password, for the running domain and for
+        its next start. Open sessions stay connected.
+
+        :param password: 1 to 8 printable ASCII characters.
+        :param valid_until: a UTC :class:`datetime.datetime` after which
+            the password no longer lets new clients in, or ``None`` for no
+            expiry.
+        :raises InvalidDomainSpec: at once, for an invalid password.
+        """
+        check_graphics_password(password)
+        expiry = None
+        if valid_until is not None:
+            expiry = valid_until.strftime("%Y-%m-%dT%H:%M:%S")
+        return self._call(
+            "set the graphics password of",
+            _set_graphics_password,
+            password,
+            expiry,
+        )
 
     def block_stats(self, device):
         """
@@ -186,6 +235,17 @@ def _state(domain):
     return domain_state(domain.state()[0])
 
 
+def _info(domain):
+    state, max_kib, kib, vcpus, cpu_time = domain.info()
+    return GuestInfo(
+        state=domain_state(state),
+        memory=kib * 1024,
+        max_memory=max_kib * 1024,
+        vcpus=vcpus,
+        cpu_time=cpu_time,
+    )
+
+
 def _xml(domain, flags):
     return domain.XMLDesc(flags)
 
@@ -215,6 +275,25 @@ def _set_vcpus(domain, count, live):
         domain.setVcpusFlags(count, _AFFECT_CONFIG | _MAXIMUM)
     if live and domain.isActive():
         domain.setVcpusFlags(count, _AFFECT_LIVE)
+
+
+def _set_graphics_password(domain, password, expiry):
+    # The secure XML has the current password and, while running, the
+    # port, which the update must keep.
+    root = ET.fromstring(domain.XMLDesc(_XML_SECURE))
+    graphics = root.find("devices/graphics")
+    if graphics is None:
+        raise HypervisorError(
+            f"set the graphics password of domain {domain.name()!r} "
+            "failed: it has no VNC or SPICE display",
+            domain.name(),
+        )
+    graphics.set("passwd", password)
+    graphics.attrib.pop("passwdValidTo", None)
+    if expiry is not None:
+        graphics.set("passwdValidTo", expiry)
+    flags = _AFFECT_CONFIG | (_AFFECT_LIVE if domain.isActive() else 0)
+    domain.updateDeviceFlags(ET.tostring(graphics, encoding="unicode"), flags)
 
 
 def _block_stats(domain, device):

@@ -4,6 +4,7 @@ and libvirt's own event loop.
 """
 
 import threading
+import time
 
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
@@ -76,4 +77,8 @@ def start_event_loop(libvirt):
 
 def _run_event_loop(libvirt):
     while True:
-        libvirt.virEventRunDefaultImpl()
+        try:
+            libvirt.virEventRunDefaultImpl()
+        except libvirt.libvirtError:
+            # One failed iteration must not end event delivery for good.
+            time.sleep(0.1)
