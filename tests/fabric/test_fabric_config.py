@@ -17,6 +17,10 @@ SECRET = "ab" * 32
 
 
 def test_defaults_match_the_original_nano():
+    """
+    Without settings, the fabric uses the original Nano's domain, group and
+    timers.
+    """
     config = FabricConfig.from_dict({"secret": SECRET})
     assert config.domain == "nano"
     assert (config.group_address, config.group_port) == ("224.0.0.226", 5599)
@@ -28,6 +32,7 @@ def test_defaults_match_the_original_nano():
 
 
 def test_secret_not_in_repr():
+    """The secret stays out of reprs, and so out of logs and tracebacks."""
     assert SECRET not in repr(FabricConfig.from_dict({"secret": SECRET}))
 
 
@@ -44,6 +49,10 @@ def test_secret_not_in_repr():
     ],
 )
 def test_invalid_values_named(key, value, message):
+    """
+    Each invalid setting is reported with the file, the key and what is
+    accepted.
+    """
     with pytest.raises(ConfigError) as caught:
         FabricConfig.from_dict({"secret": SECRET, key: value}, "d.cfg")
     assert str(caught.value).startswith("d.cfg: ")
@@ -51,6 +60,7 @@ def test_invalid_values_named(key, value, message):
 
 
 def test_timers_must_be_ordered():
+    """A heartbeat slower than the loss limit is rejected."""
     with pytest.raises(ConfigError, match="heartbeat_interval"):
         FabricConfig.from_dict(
             {"secret": SECRET, "heartbeat_interval": 10}, "d.cfg"
@@ -58,11 +68,13 @@ def test_timers_must_be_ordered():
 
 
 def test_missing_secret_says_how_to_get_it():
+    """A host without the secret is told to copy Core's file."""
     with pytest.raises(ConfigError, match=r"copy Core's domain\.cfg"):
         FabricConfig.from_dict({}, "d.cfg")
 
 
 def test_invalid_secret_not_shown():
+    """An invalid secret is rejected without printing it."""
     with pytest.raises(ConfigError) as caught:
         FabricConfig.from_dict({"secret": "zz-not-hex-secret"}, "d.cfg")
     assert "zz-not-hex" not in str(caught.value)
@@ -70,6 +82,7 @@ def test_invalid_secret_not_shown():
 
 
 def test_ensure_secret_creates_private_file(tmp_path):
+    """Core's first start creates a 32-byte secret in a 0600 file, once."""
     path = tmp_path / "config" / "domain.cfg"
     assert ensure_secret(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
@@ -80,6 +93,7 @@ def test_ensure_secret_creates_private_file(tmp_path):
 
 
 def test_ensure_secret_keeps_other_keys(tmp_path):
+    """Adding the secret keeps the settings already in the file."""
     path = tmp_path / "domain.cfg"
     path.write_text('{"domain": "lab", "group_port": 5598}')
     ensure_secret(path)
@@ -96,6 +110,7 @@ def test_ensure_secret_keeps_other_keys(tmp_path):
     ],
 )
 def test_unreadable_file_named(tmp_path, content, message):
+    """A file that is not a JSON object is reported with its path."""
     path = tmp_path / "domain.cfg"
     path.write_text(content)
     with pytest.raises(ConfigError) as caught:
@@ -105,6 +120,7 @@ def test_unreadable_file_named(tmp_path, content, message):
 
 
 def test_missing_file_named(tmp_path):
+    """A missing file is reported as such."""
     with pytest.raises(ConfigError, match="configuration file not found"):
         FabricConfig.from_file(tmp_path / "nothing.cfg")
 
@@ -118,12 +134,14 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF
 
 
 def test_default_route_with_lowest_metric(tmp_path):
+    """Of several default routes, the one with the lowest metric wins."""
     routes = tmp_path / "route"
     routes.write_text(ROUTES)
     assert default_route_interface(routes) == "eth0"
 
 
 def test_no_default_route_gives_the_fix(tmp_path):
+    """Without a default route, the error names both ways to go on."""
     routes = tmp_path / "route"
     routes.write_text(ROUTES.splitlines()[0] + "\n")
     with pytest.raises(InterfaceError) as caught:
@@ -133,6 +151,9 @@ def test_no_default_route_gives_the_fix(tmp_path):
 
 
 def test_interface_by_name_address_or_unknown():
+    """
+    The interface setting takes a name or an address, and names an unknown one.
+    """
     assert resolve_interface("lo") == "127.0.0.1"
     assert resolve_interface("10.213.0.5") == "10.213.0.5"
     with pytest.raises(InterfaceError, match="'nosuch0'"):
@@ -140,6 +161,7 @@ def test_interface_by_name_address_or_unknown():
 
 
 def test_core_address_parsed():
+    """--core takes IPV4-ADDRESS:PORT."""
     assert parse_core_address("10.213.0.1:5600") == ("10.213.0.1", 5600)
 
 
@@ -147,6 +169,9 @@ def test_core_address_parsed():
     "text", ["core.example:5600", "10.213.0.1", "10.213.0.1:0", ":5600"]
 )
 def test_invalid_core_address_named(text):
+    """
+    A host name, a missing or zero port is rejected with the expected form.
+    """
     with pytest.raises(ValueError) as caught:
         parse_core_address(text)
     assert str(caught.value) == (

@@ -89,7 +89,13 @@ class Network:
 
 
 class DiscoveryTests(SynchronousTestCase):
+    """PING and PONG between a client and a responder."""
+
     def test_multicast_settings(self):
+        """
+        Both sides send with TTL 1 on the configured interface; Core joins
+        there.
+        """
         net = Network()
         self.assertEqual(net.client_transport.ttl, 1)
         self.assertEqual(net.client_transport.interface, NODE[0])
@@ -97,6 +103,7 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertEqual(net.core_transport.joined, [("224.0.0.226", CORE[0])])
 
     def test_search_finds_core_and_own_address(self):
+        """One PING and its PONG give Core's address and the node's own."""
         net = Network()
         found = net.client.search()
         pings, _ = net.pings_to_core()
@@ -108,6 +115,7 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertEqual(net.clock.getDelayedCalls(), [])
 
     def test_pings_repeat_every_second(self):
+        """A search repeats its PING every second with the same nonce."""
         net = Network()
         net.client.search()
         run(net.clock, 2.5)
@@ -119,6 +127,7 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertEqual(len(nonces), 1)
 
     def test_other_domain_ignored(self):
+        """Core ignores and counts PINGs of another domain."""
         net = Network(client_config=make_config(domain="lab"))
         found = net.client.search()
         _, pongs = net.pings_to_core()
@@ -129,6 +138,7 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertNoResult(found)
 
     def test_other_secret_ignored(self):
+        """Core ignores PINGs signed with another secret."""
         other = make_config()
         other = type(other)(secret=b"z" * 32)
         net = Network(client_config=other)
@@ -138,6 +148,7 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertEqual(net.responder.drops.counts[_wire.FORGED], 1)
 
     def test_pong_of_another_search_ignored(self):
+        """A PONG with a stale nonce does not end the search."""
         net = Network()
         found = net.client.search()
         stale = _discovery._encode(
@@ -155,6 +166,10 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertNoResult(found)
 
     def test_timeout_names_group_and_fix(self):
+        """
+        A search without reply fails after the timeout with the group and the
+        fixes.
+        """
         net = Network()
         found = net.client.search()
         net.clock.advance(5)
@@ -166,6 +181,9 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertEqual(net.clock.getDelayedCalls(), [])
 
     def test_send_failure_says_why(self):
+        """
+        A PING that cannot be sent fails the search at once with the reason.
+        """
         net = Network()
         net.client_transport.error = OSError(
             errno.ENETUNREACH, "Network is unreachable"
@@ -176,6 +194,7 @@ class DiscoveryTests(SynchronousTestCase):
         self.assertIn('set "interface"', str(failure.value))
 
     def test_malformed_ping_counted(self):
+        """Malformed PINGs and garbage get no reply and are counted."""
         net = Network()
         bad = _wire.encode(
             SECRET, _wire.Kind.PING, b"\0" * 16, 0, 0, 0, payload=b"[]"

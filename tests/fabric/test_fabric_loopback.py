@@ -47,6 +47,7 @@ def events(path):
 
 
 def test_discovery_over_loopback_namespace(tmp_path):
+    """Two processes find each other and exchange requests without root."""
     probe = subprocess.run(["unshare", "-rn", "true"], check=False)
     if probe.returncode != 0:
         pytest.skip("unshare -rn is not permitted here")

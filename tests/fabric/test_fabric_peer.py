@@ -50,7 +50,12 @@ def data_send_times(pair, toward):
 
 
 class LivenessTests(SynchronousTestCase):
+    """Heartbeats, loss and disconnection."""
+
     def test_lost_after_9s_and_disconnected_after_15s(self):
+        """
+        With the default timers, a silent peer is lost at 9 s and gone at 15 s.
+        """
         pair = Pair()
         pair.run(1)
         cut(pair)
@@ -68,12 +73,16 @@ class LivenessTests(SynchronousTestCase):
         self.assertEqual(pair.a.peers, [])
 
     def test_heartbeats_keep_an_idle_peer(self):
+        """An idle connection stays up for minutes on heartbeats alone."""
         pair = Pair()
         pair.run(120)
         self.assertEqual(pair.observer_a.events, [("connected", "B")])
         self.assertEqual(pair.observer_b.events, [("connected", "A")])
 
     def test_lost_peer_heard_again_recovers(self):
+        """
+        A lost peer that is heard again is reported recovered and still works.
+        """
         pair = Pair()
         cut(pair)
         pair.run(10)
@@ -88,6 +97,7 @@ class LivenessTests(SynchronousTestCase):
         self.assertEqual(pair.observer_b.messages, [b"still here"])
 
     def test_settable_timers(self):
+        """The heartbeat, loss and disconnect timers follow the config."""
         config = make_config(
             heartbeat_interval=0.1, lost_after=0.3, disconnect_after=0.5
         )
@@ -101,7 +111,13 @@ class LivenessTests(SynchronousTestCase):
 
 
 class RetransmissionTests(SynchronousTestCase):
+    """Retransmission timing."""
+
     def test_initial_timeout_and_backoff_to_the_cap(self):
+        """
+        Without an RTT sample, retransmissions come after 1 s, then double up
+        to 4 s.
+        """
         pair = Pair()
         times = data_send_times(pair, ADDRESS_B)
         pair.peer.send(b"lost in the void")
@@ -110,6 +126,7 @@ class RetransmissionTests(SynchronousTestCase):
         self.assertEqual(offsets, [0, 1, 3, 7, 11])
 
     def test_timeout_adapts_to_round_trip(self):
+        """After a fast round trip, the timeout starts at the 0.2 s minimum."""
         pair = Pair()
         pair.peer.send(b"measure")
         pair.run(1)
@@ -120,6 +137,7 @@ class RetransmissionTests(SynchronousTestCase):
         self.assertEqual(offsets, [0, 0.2, 0.6, 1.4])
 
     def test_retransmitted_message_arrives_once(self):
+        """A message sent several times is delivered once."""
         pair = Pair()
         data_send_times(pair, ADDRESS_B)
         pair.peer.send(b"once")
@@ -130,7 +148,13 @@ class RetransmissionTests(SynchronousTestCase):
 
 
 class CloseTests(SynchronousTestCase):
+    """Graceful close."""
+
     def test_graceful_close_after_queued_messages(self):
+        """
+        Close delivers every queued message first, and both sides see a
+        graceful end.
+        """
         pair = Pair(loss=0.2, seed=3)
         messages = [bytes([n]) * 3000 for n in range(20)]
         for message in messages:
@@ -148,6 +172,7 @@ class CloseTests(SynchronousTestCase):
         self.assertEqual((pair.a.peers, pair.b.peers), ([], []))
 
     def test_close_without_answer_still_finishes(self):
+        """Close finishes after its CLOSE attempts when the peer is gone."""
         pair = Pair()
         cut(pair)
         closed = pair.peer.close()
@@ -158,6 +183,7 @@ class CloseTests(SynchronousTestCase):
         )
 
     def test_send_after_close_is_rejected(self):
+        """Sending on a closing peer raises PeerClosed."""
         pair = Pair()
         pair.peer.close()
         with pytest.raises(PeerClosed, match="connection closed"):
@@ -165,7 +191,13 @@ class CloseTests(SynchronousTestCase):
 
 
 class ConnectTests(SynchronousTestCase):
+    """Handshakes, replacement and reconnection."""
+
     def test_connect_timeout_names_the_address(self):
+        """
+        A connect without WELCOME fails after 10 s, naming the address and the
+        causes.
+        """
         pair = Pair(connect=False)
         connecting = pair.a.connect(("10.213.9.9", 5600))
         pair.run(9.9)
@@ -176,6 +208,7 @@ class ConnectTests(SynchronousTestCase):
         self.assertIn("secret", str(failure.value))
 
     def test_hello_is_retried(self):
+        """Lost HELLOs are sent again until one gets through."""
         pair = Pair(connect=False)
         dropped = []
 
@@ -192,6 +225,7 @@ class ConnectTests(SynchronousTestCase):
         self.assertEqual(len(dropped), 2)
 
     def test_new_connection_replaces_the_old(self):
+        """A second connection from a node replaces its first."""
         pair = Pair()
         old = pair.peer
         new = pair.connect()
@@ -249,6 +283,10 @@ class ConnectTests(SynchronousTestCase):
         )
 
     def test_close_ack_lost_still_graceful(self):
+        """
+        When the CLOSE_ACK is lost, the RESET for the forgotten connection ends
+        the close.
+        """
         pair = Pair()
 
         closes = []
@@ -273,6 +311,7 @@ class ConnectTests(SynchronousTestCase):
         )
 
     def test_reset_ignored_for_other_epochs(self):
+        """A RESET naming another epoch leaves the connection alone."""
         pair = Pair()
         reset = _wire.encode(
             pair.config.secret,
@@ -289,6 +328,7 @@ class ConnectTests(SynchronousTestCase):
         self.assertEqual(pair.a.drops.counts[_endpoint.STALE], 1)
 
     def test_connector_retries_until_core_answers(self):
+        """The connector retries every 3 s until Core is there."""
         pair = Pair(connect=False)
         pair.network.detach(ADDRESS_B)
         connector = CoreConnector(pair.clock, pair.a, fixed_core(ADDRESS_B))
@@ -303,6 +343,7 @@ class ConnectTests(SynchronousTestCase):
 
 
 def test_connect_needs_an_ipv4_address():
+    """connect() rejects a host name at once."""
     pair = Pair(connect=False)
     with pytest.raises(ValueError) as caught:
         pair.a.connect(("core.example", 5600))
@@ -312,6 +353,7 @@ def test_connect_needs_an_ipv4_address():
 
 
 def test_endpoint_close_closes_every_peer():
+    """Endpoint.close closes outgoing and incoming connections gracefully."""
     pair = Pair()
     third = Endpoint(pair.clock, pair.config, Recorder(), "C")
     pair.network.attach(third, ("10.213.0.3", 5600))
@@ -329,6 +371,7 @@ def test_endpoint_close_closes_every_peer():
 
 
 def test_heartbeat_every_3_s_by_default():
+    """Heartbeats go out every 3 s on an idle connection."""
     pair = Pair()
     sent = []
 

@@ -73,6 +73,10 @@ def start_cluster(testbed, requests):
 
 
 def test_discovery_requests_and_killed_cell(tmp_path):
+    """
+    Cells find Core by multicast, requests flow both ways, and a SIGKILLed Cell
+    is lost in time.
+    """
     with Namespaces(tmp_path, ["core", "cell1", "cell2"], **TIMERS) as testbed:
         core, cells = start_cluster(testbed, requests=200)
         for cell in cells:
@@ -109,6 +113,10 @@ def test_discovery_requests_and_killed_cell(tmp_path):
 
 
 def test_nothing_lost_under_random_drops(tmp_path):
+    """
+    With 20% of UDP dropped in every namespace, every request gets its right
+    reply.
+    """
     timers = {**TIMERS, "lost_after": 4.0, "disconnect_after": 6.0}
     with Namespaces(tmp_path, ["core", "cell1", "cell2"], **timers) as testbed:
         for host in testbed.hosts:
@@ -124,6 +132,9 @@ def test_nothing_lost_under_random_drops(tmp_path):
 
 
 def test_fixed_core_address_when_multicast_is_blocked(tmp_path):
+    """
+    Where multicast is blocked, --core works and discovery says why it failed.
+    """
     with Namespaces(tmp_path, ["core", "cell1", "cell2"], **TIMERS) as hosts:
         hosts.block_multicast("cell1")
         hosts.block_multicast("cell2")
@@ -147,6 +158,9 @@ def test_fixed_core_address_when_multicast_is_blocked(tmp_path):
 
 
 def test_cell_finds_restarted_core(tmp_path):
+    """
+    A Cell whose Core died finds the new Core by multicast and carries on.
+    """
     with Namespaces(tmp_path, ["core", "cell1"], **TIMERS) as hosts:
         first = hosts.start("core", "core")
         first.wait_for(event="listening")

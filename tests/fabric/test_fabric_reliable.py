@@ -17,6 +17,7 @@ def sender(max_payload=100, window=8, max_message=10_000):
 
 
 def test_small_messages_share_a_segment():
+    """Messages queued together travel in one segment and come out whole."""
     out = sender()
     for text in (b"a", b"bb", b"ccc"):
         out.queue(text)
@@ -27,6 +28,10 @@ def test_small_messages_share_a_segment():
 
 
 def test_large_message_is_fragmented_and_joined():
+    """
+    A message larger than a segment is split, and rejoined even in reverse
+    order.
+    """
     out = sender(window=64)
     message = bytes(range(256)) * 10
     out.queue(message)
@@ -39,6 +44,7 @@ def test_large_message_is_fragmented_and_joined():
 
 
 def test_window_bounds_segments_in_flight():
+    """No segment is sent beyond the window; acks open it again."""
     out = sender(window=4)
     out.queue(b"x" * 1000)
     assert [seq for seq, _ in out.take(0.0)] == [1, 2, 3, 4]
@@ -48,6 +54,9 @@ def test_window_bounds_segments_in_flight():
 
 
 def test_receiver_drops_duplicates_and_out_of_window():
+    """
+    Duplicates and segments beyond the window are dropped; early ones are held.
+    """
     receiver = Receiver(4, 10_000)
     assert receiver.receive(1, b"\0\0\0\1a") == [b"a"]
     assert receiver.receive(1, b"\0\0\0\1a") is None
@@ -57,23 +66,27 @@ def test_receiver_drops_duplicates_and_out_of_window():
 
 
 def test_oversized_message_is_a_protocol_error():
+    """A length prefix above max_message breaks the connection."""
     receiver = Receiver(4, 100)
     with pytest.raises(ProtocolError, match="exceeds max_message"):
         receiver.receive(1, b"\0\0\1\0")
 
 
 def test_queue_rejects_oversized_message():
+    """A message above max_message cannot be queued."""
     with pytest.raises(ValueError, match="message of 10001 bytes"):
         sender().queue(b"x" * 10_001)
 
 
 def test_ack_beyond_sent_is_a_protocol_error():
+    """An ack for segments never sent is a protocol error."""
     out = sender()
     with pytest.raises(ProtocolError, match="ack 5"):
         out.acknowledge(5, 0, 0.0)
 
 
 def test_selective_ack_triggers_fast_retransmit():
+    """Holes below a selectively acked segment are resent after one RTT."""
     out = sender(window=8)
     out.queue(b"x" * 500)
     assert [seq for seq, _ in out.take(0.0)] == [1, 2, 3, 4, 5, 6]
@@ -82,6 +95,7 @@ def test_selective_ack_triggers_fast_retransmit():
 
 
 def test_rtt_sample_from_newest_segment_only():
+    """The RTT sample comes from the newest segment an ack covers."""
     out = sender(window=8)
     out.queue(b"x" * 300)
     out.take(0.0)
@@ -90,6 +104,7 @@ def test_rtt_sample_from_newest_segment_only():
 
 
 def test_retransmitted_segment_gives_no_sample():
+    """A retransmitted segment gives no RTT sample (Karn's rule)."""
     out = sender(window=8)
     out.queue(b"x" * 50)
     out.take(0.0)
@@ -122,6 +137,10 @@ def deliver_all(pair, messages, seconds=600):
 def test_lossy_link_delivers_exactly_once_in_order(
     seed, loss, duplicate, reorder, sizes
 ):
+    """
+    Over random loss, duplication and reordering, messages arrive once, in
+    order.
+    """
     pair = Pair(seed=seed)
     pair.network.loss = loss
     pair.network.duplicate = duplicate
@@ -145,6 +164,7 @@ def test_lossy_link_delivers_exactly_once_in_order(
     seed=st.integers(0, 1000),
 )
 def test_fragmentation_round_trips(size, seed):
+    """Messages of any size up to 300 kB survive a lossy, reordering link."""
     message = random.Random(seed).randbytes(size)
     pair = Pair(seed=seed)
     pair.network.loss = 0.05
@@ -154,6 +174,7 @@ def test_fragmentation_round_trips(size, seed):
 
 @pytest.mark.parametrize("size", [1024 * 1024, 16 * 1024 * 1024])
 def test_large_messages_round_trip(size):
+    """1 MiB and 16 MiB messages round trip over a lossy link."""
     message = random.Random(size).randbytes(size)
     pair = Pair(config=make_config(max_datagram=65507))
     pair.network.loss = 0.02

@@ -28,7 +28,10 @@ def replay(pair, datagrams, source=ADDRESS_A, target=None):
 
 
 class ForgeryTests(SynchronousTestCase):
+    """Datagrams from outside the cluster or altered on the way."""
+
     def test_wrong_secret_cannot_connect(self):
+        """A node with another secret cannot connect, and nothing reaches B."""
         pair = Pair(connect=False)
         outsider_config = FabricConfig(secret=b"other" * 8, max_datagram=1472)
         outsider = Endpoint(pair.clock, outsider_config, Recorder(), "X")
@@ -41,6 +44,9 @@ class ForgeryTests(SynchronousTestCase):
         self.assertGreaterEqual(pair.b.drops.counts[FORGED], 4)
 
     def test_flipped_bit_dropped_and_message_still_arrives_once(self):
+        """
+        An altered datagram is dropped, and its message still arrives once.
+        """
         pair = Pair()
         flipped = []
 
@@ -60,6 +66,7 @@ class ForgeryTests(SynchronousTestCase):
         self.assertEqual(pair.observer_b.messages, [b"the real message"])
 
     def test_outsider_datagram_with_own_secret_is_forged(self):
+        """A datagram naming live epochs but signed with a guess is dropped."""
         pair = Pair()
         forged = _wire.encode(
             b"guess" * 8,
@@ -77,7 +84,10 @@ class ForgeryTests(SynchronousTestCase):
 
 
 class ReplayTests(SynchronousTestCase):
+    """Datagrams captured and sent again."""
+
     def test_replayed_datagrams_are_dropped(self):
+        """Every datagram replayed within its connection is dropped."""
         pair = Pair()
         pair.network.record = True
         for number in range(5):
@@ -90,6 +100,7 @@ class ReplayTests(SynchronousTestCase):
         self.assertEqual(pair.b.drops.counts[REPLAYED], len(captured))
 
     def test_replay_after_reconnect_is_dropped(self):
+        """Datagrams of an earlier connection are dropped after a reconnect."""
         pair = Pair()
         pair.network.record = True
         pair.peer.send(b"create instance")
@@ -108,6 +119,7 @@ class ReplayTests(SynchronousTestCase):
         self.assertEqual(pair.b.drops.counts[STALE], len(captured))
 
     def test_replayed_hello_leaves_connection_alone(self):
+        """A replayed HELLO does not disturb the live connection."""
         pair = Pair(connect=False)
         pair.network.record = True
         pair.connect()
@@ -119,7 +131,10 @@ class ReplayTests(SynchronousTestCase):
 
 
 class MalformedTests(SynchronousTestCase):
+    """Datagrams that are cut, too big, or break a handler."""
+
     def test_truncated_and_oversized_dropped(self):
+        """Truncated, cut and oversized datagrams are dropped and counted."""
         pair = Pair()
         pair.network.record = True
         pair.peer.send(b"x" * 1000)
@@ -132,6 +147,9 @@ class MalformedTests(SynchronousTestCase):
         self.assertEqual(pair.observer_b.messages, [b"x" * 1000])
 
     def test_failing_observer_does_not_escape(self):
+        """
+        An exception from the observer is counted and logged, never raised.
+        """
         pair = Pair()
 
         def explode(peer, message):
@@ -164,6 +182,9 @@ def test_garbage_never_raises_or_reaches_observer(garbage, signed):
 
 
 def test_drop_logging_is_rate_limited():
+    """
+    Drops of one reason are logged at most once per interval, with counts.
+    """
     clock = Clock()
     drops = DropCounter(clock)
     with capturedLogs() as events:
@@ -182,6 +203,7 @@ def test_drop_logging_is_rate_limited():
 
 
 def test_secret_never_logged():
+    """The secret appears in no log line."""
     pair = Pair()
     with capturedLogs() as events:
         pair.b.datagramReceived(b"x" * 200, ADDRESS_A)

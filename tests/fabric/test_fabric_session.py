@@ -55,7 +55,10 @@ class SessionPair:
 
 
 class RequestTests(SynchronousTestCase):
+    """Requests and their replies."""
+
     def test_reply_reaches_the_waiting_request(self):
+        """Each reply fires the request it answers, over a lossy link."""
         both = SessionPair(loss=0.1, reorder=0.3)
         seen = []
 
@@ -82,6 +85,7 @@ class RequestTests(SynchronousTestCase):
         )
 
     def test_deferred_reply_from_handler(self):
+        """A handler may return a Deferred of its reply."""
         both = SessionPair()
         later = Deferred()
         both.core.handle(CreateInstanceRequest, lambda peer, request: later)
@@ -95,6 +99,7 @@ class RequestTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(reply).instance_id, "late")
 
     def test_request_times_out_after_10_s_by_default(self):
+        """A request without reply fails after 10 s with a clear message."""
         both = SessionPair()
         both.core.handle(CreateInstanceRequest, lambda *_: Deferred())
         reply = both.cell.request(
@@ -110,6 +115,7 @@ class RequestTests(SynchronousTestCase):
         )
 
     def test_unknown_message_type_gets_error_reply(self):
+        """A request with no handler fails with the remote error."""
         both = SessionPair()
         reply = both.cell.request(
             both.to_core, CreateInstanceRequest(name="a")
@@ -122,6 +128,7 @@ class RequestTests(SynchronousTestCase):
         )
 
     def test_handler_exception_becomes_error_reply(self):
+        """A handler's exception reaches the requester as RemoteError."""
         both = SessionPair()
 
         def broken(peer, request):
@@ -140,6 +147,7 @@ class RequestTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def test_disconnect_fails_waiting_requests(self):
+        """Requests to a peer that disconnects fail with PeerDisconnected."""
         both = SessionPair()
         both.core.handle(CreateInstanceRequest, lambda *_: Deferred())
         reply = both.cell.request(
@@ -152,6 +160,7 @@ class RequestTests(SynchronousTestCase):
         self.assertIn("B disconnected", str(failure.value))
 
     def test_one_way_message_reaches_handler(self):
+        """One-way messages reach their handler."""
         both = SessionPair()
         reports = []
         both.core.handle(
@@ -163,6 +172,8 @@ class RequestTests(SynchronousTestCase):
 
 
 class MalformedMessageTests(SynchronousTestCase):
+    """Messages that cannot be decoded get an ErrorReply."""
+
     def setUp(self):
         self.both = SessionPair()
         self.both.pair.a.observer = Recorder()
@@ -172,6 +183,7 @@ class MalformedMessageTests(SynchronousTestCase):
         return [registry.decode(message) for message in self.replies]
 
     def test_invalid_json_gets_error_reply(self):
+        """Bytes that are not JSON get an ErrorReply."""
         self.both.to_core.send(b"{not json")
         self.both.run(1)
         ((reply, envelope),) = self.decoded_replies()
@@ -180,6 +192,9 @@ class MalformedMessageTests(SynchronousTestCase):
         self.assertEqual(envelope, {})
 
     def test_unknown_type_reply_names_the_type(self):
+        """
+        An unknown type gets an ErrorReply naming it, routed to the session.
+        """
         self.both.to_core.send(b'{"type": "Frobnicate", "from_session": 7}')
         self.both.run(1)
         ((reply, envelope),) = self.decoded_replies()
@@ -187,6 +202,7 @@ class MalformedMessageTests(SynchronousTestCase):
         self.assertEqual(envelope, {"to_session": 7})
 
     def test_missing_field_reply_names_the_field(self):
+        """A missing field gets an ErrorReply naming it."""
         self.both.to_core.send(
             b'{"type": "CreateInstanceRequest", "from_session": 3}'
         )
@@ -199,6 +215,7 @@ class MalformedMessageTests(SynchronousTestCase):
 
 
 def test_unknown_fields_are_ignored():
+    """Fields a message type does not declare are ignored."""
     message, envelope = registry.decode(
         b'{"type": "CreateInstanceRequest", "name": "vm", "color": "red",'
         b' "from_session": 4}'
@@ -208,6 +225,7 @@ def test_unknown_fields_are_ignored():
 
 
 def test_encode_round_trip():
+    """A message and its session fields survive encoding and decoding."""
     data = registry.encode(
         CreateInstanceRequest(name="vm", cores=2), from_session=9
     )
@@ -226,12 +244,14 @@ def test_encode_round_trip():
     ],
 )
 def test_decode_errors_name_the_problem(data, error):
+    """Each decoding error names what is wrong."""
     with pytest.raises(MessageError) as caught:
         registry.decode(data)
     assert str(caught.value) == error
 
 
 def test_reserved_field_names_rejected():
+    """A message type cannot use the session field names."""
     with pytest.raises(ValueError, match="from_session"):
 
         @MessageRegistry().message("Bad")
@@ -241,7 +261,10 @@ def test_reserved_field_names_rejected():
 
 
 class ClosedPeerTests(SynchronousTestCase):
+    """Requests and replies around a closed connection."""
+
     def test_request_to_closed_peer_fails(self):
+        """A request to a closed peer fails at once and leaves no timer."""
         both = SessionPair()
         both.to_core.close()
         reply = both.cell.request(
@@ -252,6 +275,7 @@ class ClosedPeerTests(SynchronousTestCase):
         self.assertEqual(both.cell._waiting, {})
 
     def test_late_reply_to_closed_peer_is_dropped(self):
+        """A reply finished after the peer closed is logged, not raised."""
         both = SessionPair()
         later = Deferred()
         both.core.handle(CreateInstanceRequest, lambda *_: later)

@@ -19,6 +19,7 @@ def sample(payload=b"payload"):
 
 
 def test_round_trip():
+    """Every header field and the payload survive encoding and decoding."""
     header, payload = _wire.decode(SECRET, sample(), 65507)
     assert payload == b"payload"
     assert header.kind == Kind.DATA
@@ -33,6 +34,7 @@ def test_round_trip():
 
 
 def test_layout_sizes():
+    """The header is 60 bytes and the overhead 92, as documented."""
     assert _wire.HEADER.size == 60
     assert len(sample(b"")) == _wire.OVERHEAD == 92
 
@@ -44,34 +46,41 @@ def reason(data, secret=SECRET, max_size=65507):
 
 
 def test_wrong_secret_rejected():
+    """A datagram signed with another secret is forged."""
     assert reason(sample(), secret=b"x" * 32) == _wire.FORGED
 
 
 def test_truncated_rejected():
+    """A datagram shorter than header and tag is truncated."""
     assert reason(sample(b"")[:-1]) == _wire.TRUNCATED
 
 
 def test_cut_tag_rejected():
+    """A datagram with part of its tag cut off fails the tag check."""
     assert reason(sample(b"long payload")[:-5]) == _wire.FORGED
 
 
 def test_oversized_rejected():
+    """A datagram above the size limit is oversized."""
     assert reason(sample(b"x" * 2000), max_size=1472) == _wire.OVERSIZED
 
 
 def test_bad_magic_and_version():
+    """Other protocols and other versions are named as such."""
     data = sample()
     assert reason(b"XX" + data[2:]) == _wire.NOT_NANO
     assert reason(data[:2] + b"\x02" + data[3:]) == _wire.BAD_VERSION
 
 
 def test_unknown_kind_rejected_after_tag():
+    """An unknown kind is rejected even with a valid tag."""
     data = _wire.encode(SECRET, 99, NODE, 1, 2, 3)
     assert reason(data) == _wire.BAD_KIND
 
 
 @given(st.data())
 def test_any_flipped_bit_rejected(data):
+    """Flipping any single bit makes the datagram invalid."""
     datagram = bytearray(sample(b"some payload bytes"))
     bit = data.draw(st.integers(0, len(datagram) * 8 - 1))
     datagram[bit // 8] ^= 1 << (bit % 8)
@@ -84,11 +93,13 @@ def test_any_flipped_bit_rejected(data):
 
 @given(st.binary(max_size=3000))
 def test_garbage_rejected(garbage):
+    """Random bytes never decode."""
     with pytest.raises(DatagramError):
         _wire.decode(SECRET, garbage, 1472)
 
 
 def test_replay_window_accepts_each_number_once():
+    """Each packet number is accepted once, in any order."""
     window = ReplayWindow(size=8)
     assert window.accept(1)
     assert not window.accept(1)
@@ -99,6 +110,7 @@ def test_replay_window_accepts_each_number_once():
 
 
 def test_replay_window_rejects_too_old():
+    """Numbers older than the window, and zero, are rejected."""
     window = ReplayWindow(size=8)
     assert window.accept(100)
     assert window.accept(93)
@@ -108,6 +120,7 @@ def test_replay_window_rejects_too_old():
 
 @given(st.lists(st.integers(1, 300), max_size=200))
 def test_replay_window_never_accepts_twice(numbers):
+    """No sequence of numbers gets one accepted twice."""
     window = ReplayWindow(size=64)
     accepted = [number for number in numbers if window.accept(number)]
     assert len(accepted) == len(set(accepted))
