@@ -253,6 +253,16 @@ def _set_text(root, tag, text, after=None):
 _KIB_PER_UNIT = {"b": 1 / 1024, "KiB": 1, "MiB": 1024, "GiB": 1024 * 1024}
 
 
+def _vcpus(root, maximum):
+    """Read the maximum or current vCPU count of a definition."""
+    vcpu = root.find("vcpu")
+    if vcpu is None:
+        return 1
+    if maximum:
+        return int(vcpu.text)
+    return int(vcpu.get("current", vcpu.text))
+
+
 def _kib(element):
     """Read a libvirt memory element in KiB; libvirt's default unit."""
     unit = element.get("unit", "KiB")
@@ -385,13 +395,13 @@ class FakeDomain:
 
     def __init__(self, libvirt, root):
         self._libvirt = libvirt
-        self._root = root
+        self._root = root  # the persistent definition
+        self._live = None  # the running definition, while active
         self.uuid = root.findtext("uuid")
         self._state = _SHUTOFF
         self._id = -1
         self._autostart = False
         self._persistent = True
-        self.stats_devices = set()
 
     def name(self):
         """Return the domain name."""
@@ -472,33 +482,38 @@ class FakeDomain:
 
     def info(self):
         """Return state, max KiB, KiB, vCPUs and CPU time (always 0)."""
-        max_kib = _kib(self._root.find("memory"))
-        current = self._root.find("currentMemory")
+        root = self._current()
+        max_kib = _kib(root.find("memory"))
+        current = root.find("currentMemory")
         kib = max_kib if current is None else _kib(current)
-        return [self._state, max_kib, kib, self.vcpusFlags(0), 0]
+        return [self._state, max_kib, kib, _vcpus(root, maximum=False), 0]
 
     def updateDeviceFlags(self, device_xml, flags):
         """Update the graphics device's password; nothing else."""
         if flags & VIR_DOMAIN_AFFECT_LIVE and not self.isActive():
             raise _not_running()
         update = ET.fromstring(device_xml)
-        graphics = self._root.find("devices/graphics")
-        if update.tag != "graphics" or graphics is None:
-            raise libvirtError(
-                "this function is not supported by the fake: "
-                f"update of <{update.tag}>",
-                VIR_ERR_NO_SUPPORT,
-            )
-        for name in ("passwd", "passwdValidTo"):
-            graphics.attrib.pop(name, None)
-            if update.get(name) is not None:
-                graphics.set(name, update.get(name))
+        for root in self._definitions(flags):
+            graphics = root.find("devices/graphics")
+            if update.tag != "graphics" or graphics is None:
+                raise libvirtError(
+                    "this function is not supported by the fake: "
+                    f"update of <{update.tag}>",
+                    VIR_ERR_NO_SUPPORT,
+                )
+            for name in ("passwd", "passwdValidTo"):
+                graphics.attrib.pop(name, None)
+                if update.get(name) is not None:
+                    graphics.set(name, update.get(name))
         return 0
 
     def XMLDesc(self, flags=0):
         """Return the XML; the VNC/SPICE password only with SECURE."""
-        root = ET.fromstring(ET.tostring(self._root))
-        if self.isActive():
+        source = self._root
+        if self.isActive() and not flags & VIR_DOMAIN_XML_INACTIVE:
+            source = self._live
+        root = ET.fromstring(ET.tostring(source))
+        if source is self._live:
             root.set("id", str(self._id))
         if not flags & VIR_DOMAIN_XML_SECURE:
             for graphics in root.iter("graphics"):
@@ -515,26 +530,66 @@ class FakeDomain:
         return 0
 
     def setMemoryFlags(self, kib, flags):
-        """Set the maximum or current memory in KiB."""
-        if flags & VIR_DOMAIN_AFFECT_LIVE and not self.isActive():
-            raise _not_running()
-        if flags & VIR_DOMAIN_MEM_MAXIMUM:
-            _set_text(self._root, "memory", str(kib)).set("unit", "KiB")
-        if flags & VIR_DOMAIN_AFFECT_CONFIG:
-            current = _set_text(self._root, "currentMemory", str(kib))
-            current.set("unit", "KiB")
+        """
+        Set the maximum (MEM_MAXIMUM) or current memory in KiB, of the
+        running domain (LIVE) or of the next start (CONFIG).
+        """
+        for root in self._definitions(flags):
+            if flags & VIR_DOMAIN_MEM_MAXIMUM:
+                _set_text(root, "memory", str(kib)).set("unit", "KiB")
+                current = root.find("currentMemory")
+                if current is not None and _kib(current) > kib:
+                    _set_text(root, "currentMemory", str(kib))
+                continue
+            if kib > _kib(root.find("memory")):
+                raise libvirtError(
+                    "invalid argument: cannot set memory higher than max "
+                    "memory",
+                    VIR_ERR_INVALID_ARG,
+                )
+            _set_text(root, "currentMemory", str(kib)).set("unit", "KiB")
         return 0
 
     def vcpusFlags(self, flags):
-        """Return the configured vCPU count."""
-        return int(self._root.findtext("vcpu") or 1)
+        """Return the current or (VCPU_MAXIMUM) maximum vCPU count."""
+        (root,) = self._definitions(flags & ~VIR_DOMAIN_VCPU_MAXIMUM)
+        return _vcpus(root, maximum=bool(flags & VIR_DOMAIN_VCPU_MAXIMUM))
 
     def setVcpusFlags(self, count, flags):
-        """Set the vCPU count."""
+        """Set the current or (VCPU_MAXIMUM) maximum vCPU count."""
+        for root in self._definitions(flags & ~VIR_DOMAIN_VCPU_MAXIMUM):
+            vcpu = root.find("vcpu")
+            if flags & VIR_DOMAIN_VCPU_MAXIMUM:
+                current = min(_vcpus(root, maximum=False), count)
+                vcpu.text = str(count)
+            elif count > _vcpus(root, maximum=True):
+                raise libvirtError(
+                    "invalid argument: requested cpu amount exceeds maximum "
+                    f"({count} > {_vcpus(root, maximum=True)})",
+                    VIR_ERR_INVALID_ARG,
+                )
+            else:
+                current = count
+            vcpu.attrib.pop("current", None)
+            if current != int(vcpu.text):
+                vcpu.set("current", str(current))
+        return 0
+
+    def _definitions(self, flags):
+        """Return the definitions that ``flags`` (AFFECT_*) select."""
         if flags & VIR_DOMAIN_AFFECT_LIVE and not self.isActive():
             raise _not_running()
-        _set_text(self._root, "vcpu", str(count))
-        return 0
+        if not flags & (VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG):
+            return [self._current()]
+        roots = []
+        if flags & VIR_DOMAIN_AFFECT_LIVE:
+            roots.append(self._live)
+        if flags & VIR_DOMAIN_AFFECT_CONFIG:
+            roots.append(self._root)
+        return roots
+
+    def _current(self):
+        return self._live if self.isActive() else self._root
 
     def blockStats(self, device):
         """Return zero counters for a disk target or source path."""
@@ -557,7 +612,7 @@ class FakeDomain:
         return (0, 0, 0, 0, 0, 0, 0, 0)
 
     def _has_disk(self, device):
-        for disk in self._root.iter("disk"):
+        for disk in self._current().iter("disk"):
             target = disk.find("target")
             source = disk.find("source")
             if target is not None and target.get("dev") == device:
@@ -567,7 +622,7 @@ class FakeDomain:
         return False
 
     def _has_interface(self, device):
-        for interface in self._root.iter("interface"):
+        for interface in self._current().iter("interface"):
             mac = interface.find("mac")
             target = interface.find("target")
             if mac is not None and mac.get("address") == device.lower():
@@ -581,11 +636,13 @@ class FakeDomain:
             raise _not_running()
 
     def _set_running(self, event, detail):
+        self._live = ET.fromstring(ET.tostring(self._root))
         self._state = _RUNNING
         self._id = self._libvirt.allocate_id()
         self._libvirt.emit(self, event, detail)
 
     def _stop(self, detail):
+        self._live = None
         self._state = _SHUTOFF
         self._id = -1
         if not self._persistent:

@@ -290,6 +290,46 @@ class TestConfiguration:
         assert ">2</vcpu>" in xml
 
     @pytest_twisted.ensureDeferred
+    async def test_live_memory(self, host):
+        """A live memory change applies now and at the next start."""
+        guest = await define(host)
+        await guest.start()
+        await guest.set_memory(64 * 1024 * 1024, live=True)
+        info = await guest.info()
+        assert info.memory == 64 * 1024 * 1024
+        assert info.max_memory == 128 * 1024 * 1024
+        stored = _quotes(await guest.xml(inactive=True))
+        assert "<memory unit='KiB'>65536</memory>" in stored
+
+    @pytest_twisted.ensureDeferred
+    async def test_live_memory_above_start(self, host):
+        """A running domain cannot grow beyond its starting memory."""
+        guest = await define(host)
+        await guest.start()
+        with pytest.raises(HypervisorError, match="higher than max"):
+            await guest.set_memory(256 * 1024 * 1024, live=True)
+        assert (await guest.info()).memory == 128 * 1024 * 1024
+
+    @pytest_twisted.ensureDeferred
+    async def test_config_vcpus_not_live(self, host):
+        """A vCPU change without live waits for the next start."""
+        guest = await define(host)
+        await guest.start()
+        await guest.set_vcpus(2)
+        assert (await guest.info()).vcpus == 1
+        await guest.destroy()
+        assert (await guest.info()).vcpus == 2
+
+    @pytest_twisted.ensureDeferred
+    async def test_fewer_vcpus(self, host):
+        """Lowering vCPUs lowers the maximum too."""
+        guest = await define(host)
+        await guest.set_vcpus(3)
+        await guest.set_vcpus(2)
+        assert (await guest.info()).vcpus == 2
+        assert ">2</vcpu>" in await guest.xml(inactive=True)
+
+    @pytest_twisted.ensureDeferred
     async def test_info(self, host):
         """info gives state, memory in bytes, vCPUs and CPU time."""
         guest = await define(host)

@@ -142,10 +142,12 @@ class Guest:
     def set_memory(self, size, live=False):
         """
         Set the memory for the next start, and, with ``live``, of the
-        running domain too (through the balloon, up to the size it was
-        started with).
+        running domain too, through the balloon.
 
         :param size: bytes; rounded down to whole KiB.
+        :raises HypervisorError: with ``live``, for a size above the memory
+            the domain started with. The next-start value is changed by
+            then.
         """
         return self._call("set memory of", _set_memory, size // 1024, live)
 
