@@ -61,6 +61,7 @@ def emit(event, **fields):
 
 
 def digest(text):
+    """Return the SHA-256 of ``text``, the proof that echoes were right."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -106,6 +107,7 @@ class CellPrinter(Printer):
 
 
 def start_core(reactor, options, config):
+    """Run Core's fabric, which replies to echo and name requests."""
     printer = CorePrinter()
     session = Session(reactor, registry, printer, config.request_timeout)
     printer.session = session
@@ -119,10 +121,12 @@ def start_core(reactor, options, config):
 
 
 def echo(peer, request):
+    """Reply to an echo request with the digest of its data."""
     return EchoReply(digest=digest(request.data), number=request.number)
 
 
 def start_cell(reactor, options, config):
+    """Run a Cell's fabric, which sends echo requests on each connection."""
     printer = CellPrinter(options.requests)
     session = Session(reactor, registry, printer, config.request_timeout)
     printer.session = session
@@ -136,6 +140,9 @@ def start_cell(reactor, options, config):
 
 @defer.inlineCallbacks
 def exchange(session, peer, count):
+    """
+    Send ``count`` echo requests at once and print how many came back right.
+    """
     sent = [
         EchoRequest(
             data=f"{number}:" + "x" * (number * 37 % 5000), number=number
@@ -167,6 +174,7 @@ def exchange(session, peer, count):
 
 
 def main(reactor, argv):
+    """Parse the options and start Core or a Cell."""
     globalLogBeginner.beginLoggingTo(
         [textFileLogObserver(sys.stderr)], redirectStandardIO=False
     )

@@ -49,6 +49,7 @@ class FakeMulticastTransport:
 
 
 def payload(data, secret=SECRET):
+    """Return the kind and JSON payload of a discovery datagram."""
     header, body = _wire.decode(secret, data, 1024)
     return _wire.Kind(header.kind), orjson.loads(body)
 

@@ -43,6 +43,7 @@ wait
 
 
 def events(path):
+    """Return the event lines a node program wrote to ``path``."""
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 

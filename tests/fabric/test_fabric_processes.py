@@ -63,6 +63,7 @@ def safety_route():
 
 
 def start_cluster(testbed, requests):
+    """Start Core, wait until it listens, then start two Cells."""
     core = testbed.start("core", "core")
     core.wait_for(event="listening")
     cells = [

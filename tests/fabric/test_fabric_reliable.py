@@ -12,6 +12,7 @@ from nano.fabric._rto import RetransmitTimeout
 
 
 def sender(max_payload=100, window=8, max_message=10_000):
+    """Return a Sender with small, test-sized limits."""
     rto = RetransmitTimeout(1.0, 0.2, 4.0)
     return Sender(max_payload, window, max_message, rto)
 
@@ -115,6 +116,7 @@ def test_retransmitted_segment_gives_no_sample():
 
 
 def deliver_all(pair, messages, seconds=600):
+    """Send ``messages`` from A and return what B received, in order."""
     for message in messages:
         pair.peer.send(message)
     received = pair.observer_b.messages

@@ -18,10 +18,12 @@ REPLAYED = _endpoint.REPLAYED
 
 
 def sent_to(pair, address):
+    """Return the recorded datagrams sent to ``address``."""
     return [data for data, _, to in pair.network.sent if to == address]
 
 
 def replay(pair, datagrams, source=ADDRESS_A, target=None):
+    """Feed captured datagrams to ``target`` (B by default) again."""
     target = target or pair.b
     for data in datagrams:
         target.datagramReceived(data, source)

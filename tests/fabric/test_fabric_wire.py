@@ -13,6 +13,7 @@ NODE = bytes(range(16))
 
 
 def sample(payload=b"payload"):
+    """Return a signed DATA datagram with distinct header values."""
     return _wire.encode(
         SECRET, Kind.DATA, NODE, 11, 22, 33, 44, 55, 66, payload
     )
@@ -40,6 +41,7 @@ def test_layout_sizes():
 
 
 def reason(data, secret=SECRET, max_size=65507):
+    """Return the drop reason for ``data``; fail if it decodes."""
     with pytest.raises(DatagramError) as caught:
         _wire.decode(secret, data, max_size)
     return caught.value.reason
