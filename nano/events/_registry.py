@@ -207,7 +207,9 @@ class EventRegistry:
                 position, f"event record must be an object, not {record!r}"
             )
         type_name = record.get("type")
-        entry = self._types.get(type_name)
+        # A list or an object as the type would fail the dict lookup.
+        known = isinstance(type_name, str)
+        entry = self._types.get(type_name) if known else None
         if entry is None:
             raise UnknownEventType(
                 position,

@@ -208,6 +208,8 @@ def valid_record(**changes):
         (valid_record(time="yesterday"), "invalid ValueRecorded record"),
         (valid_record(aggregate_id=7), "invalid ValueRecorded record"),
         (valid_record(data=[]), "data must be an object"),
+        (valid_record(type=["ValueRecorded"]), "unknown event type \\["),
+        (valid_record(type={"a": 1}), "unknown event type {"),
         (valid_record(data={"other": 1}), "invalid ValueRecorded record"),
         (valid_record(data={}), "invalid ValueRecorded record"),
         (
