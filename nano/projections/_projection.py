@@ -26,8 +26,9 @@ class Projection:
     Subclasses set :attr:`name`, :attr:`registry` and :attr:`handlers`
     (or override :meth:`apply` and :meth:`apply_all`), and implement
     :meth:`initial`, :meth:`to_json` and :meth:`from_json`.
-    States are pyrsistent values, so that a fold never changes a state
-    that a reader holds.
+    States are immutable values (frozen attrs classes and pyrsistent
+    collections), so that a fold never changes a state that a reader
+    holds.
     """
 
     #: The name used for snapshots and for ``nano-journal --projection``.
