@@ -21,10 +21,17 @@ class LibvirtThread:
     def __init__(self, reactor, name="libvirt"):
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name=name)
+        self._shutdown_trigger = None
 
     def start(self):
-        """Start the thread."""
+        """
+        Start the thread. It also stops when the reactor shuts down, so a
+        forgotten :meth:`stop` cannot keep the process alive.
+        """
         self._pool.start()
+        self._shutdown_trigger = self._reactor.addSystemEventTrigger(
+            "during", "shutdown", self._stop_pool
+        )
 
     def stop(self):
         """
@@ -32,7 +39,15 @@ class LibvirtThread:
 
         This blocks until the thread exits.
         """
-        self._pool.stop()
+        if self._shutdown_trigger is not None:
+            self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
+            self._shutdown_trigger = None
+        self._stop_pool()
+
+    def _stop_pool(self):
+        self._shutdown_trigger = None
+        if self._pool.started:
+            self._pool.stop()
 
     def run(self, function, *args, **kwargs):
         """
