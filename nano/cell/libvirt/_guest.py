@@ -8,7 +8,7 @@ import attrs
 
 from ._constants import DomainState, domain_state
 from ._domain_xml import check_graphics_password
-from ._errors import DomainRunning, HypervisorError
+from ._errors import DomainNotRunning, DomainRunning, HypervisorError
 
 # libvirt flag values (libvirt-domain.h)
 _AFFECT_LIVE = 1
@@ -196,9 +196,15 @@ class Guest:
         """
         return self._call("read interface stats of", _interface_stats, device)
 
-    def _call(self, action, function, *args, **kwargs):
+    def _call(self, action, function, *args, not_active=DomainNotRunning):
         return self._host.call(
-            action, self.name, _on_domain, self.uuid, function, *args, **kwargs
+            action,
+            self.name,
+            _on_domain,
+            self.uuid,
+            function,
+            *args,
+            not_active=not_active,
         )
 
 

@@ -150,6 +150,8 @@ class Host(Service):
 
     def when_connected(self):
         """
+        Wait for the connection to be open.
+
         :return: a Deferred that fires once the connection is open, at once
             if it is open now. It fails with :exc:`HostUnavailable` if the
             service is not running or stops first.
@@ -180,15 +182,16 @@ class Host(Service):
         """
         self._reconnect_listeners.append(listener)
 
-    def call(self, action, domain, function, *args, **kwargs):
+    def call(
+        self, action, domain, function, *args, not_active=DomainNotRunning
+    ):
         """
         Call ``function(connection, *args)`` on the libvirt thread.
 
         :param action: what the call does, for error messages.
         :param domain: the domain name it concerns, or ``None``.
-        :param not_active: keyword only, the exception for libvirt's
-            "operation is not valid" error; :exc:`DomainNotRunning` by
-            default.
+        :param not_active: the exception for libvirt's "operation is not
+            valid" error.
         :return: a Deferred with the function's result. libvirt errors
             become :exc:`HypervisorError` subclasses, and with no open
             connection it fails with :exc:`HostUnavailable` at once.
@@ -201,7 +204,6 @@ class Host(Service):
                     domain,
                 )
             )
-        not_active = kwargs.pop("not_active", DomainNotRunning)
         libvirt_error = self._libvirt.libvirtError
 
         def guarded(connection):
@@ -229,24 +231,27 @@ class Host(Service):
 
     def lookup(self, name):
         """
-        :return: a Deferred with the :class:`Guest` for the domain called
-            ``name``; it fails with :exc:`DomainNotFound`.
+        Find the domain called ``name``.
+
+        :return: a Deferred with its :class:`Guest`; it fails with
+            :exc:`DomainNotFound`.
         """
         return self.call("look up", name, self._lookup, name)
 
     def guests(self):
-        """:return: a Deferred with a :class:`Guest` for every domain."""
+        """List every domain, as a Deferred list of :class:`Guest`."""
         return self.call("list domains", None, self._guests)
 
     def domain_states(self):
         """
-        :return: a Deferred with a :class:`DomainStatus` for every domain,
-            read in one call on the libvirt thread.
+        Read every domain's power state in one call on the libvirt thread.
+
+        :return: a Deferred list of :class:`DomainStatus`.
         """
         return self.call("list domain states", None, self._domain_states)
 
     def node_info(self):
-        """:return: a Deferred with the host's :class:`NodeInfo`."""
+        """Read the host's capacity, a Deferred :class:`NodeInfo`."""
         return self.call("read node info", None, _node_info)
 
     def _define(self, connection, name, uuid, domain_xml):
