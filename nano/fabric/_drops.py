@@ -14,13 +14,17 @@ class DropCounter:
 
     The first drop of a reason is logged at once, later ones at most one
     line per reason every :data:`LOG_INTERVAL` seconds, with the number
-    dropped since the last line and the latest source address.
+    dropped since the last line and the latest address.
+
+    :param direction: ``from`` for received datagrams, ``to`` for
+        datagrams that could not be sent, as the log line reads.
     """
 
     log = Logger()
 
-    def __init__(self, clock):
+    def __init__(self, clock, direction="from"):
         self._clock = clock
+        self._direction = direction
         self.counts: Counter[str] = Counter()
         self._logged_at: dict[str, float] = {}
         self._unlogged: Counter[str] = Counter()
@@ -35,10 +39,11 @@ class DropCounter:
             return
         self._logged_at[reason] = now
         self.log.warn(
-            "Dropped {count} datagram(s) ({reason}), latest from "
+            "Dropped {count} datagram(s) ({reason}), latest {direction} "
             "{address}; {total} in total for this reason",
             count=self._unlogged.pop(reason),
             reason=reason,
+            direction=self._direction,
             address=_format(address),
             total=self.counts[reason],
         )

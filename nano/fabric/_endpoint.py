@@ -85,6 +85,7 @@ class Endpoint(DatagramProtocol):
         self.node_id = os.urandom(_wire.NODE_ID_SIZE)
         self.hello_payload = orjson.dumps({"name": name})
         self.drops = DropCounter(clock)
+        self.send_failures = DropCounter(clock, direction="to")
         self._max_receive = config.max_datagram or LOOPBACK_DATAGRAM
         self._by_epoch: dict[int, Peer] = {}
         self._handshakes: dict[tuple[bytes, int], Peer] = {}
@@ -143,12 +144,14 @@ class Endpoint(DatagramProtocol):
         timeout = self.config.connect_timeout if timeout is None else timeout
         connected = Deferred(lambda d: peer.abort())
         self._connecting[peer] = connected
-        call = self.clock.callLater(timeout, self._connect_timeout, peer)
+        call = self.clock.callLater(
+            timeout, self._connect_timeout, peer, timeout
+        )
         connected.addBoth(_cancel_call, call)
         peer.start_initiator()
         return connected
 
-    def _connect_timeout(self, peer):
+    def _connect_timeout(self, peer, timeout):
         connected = self._connecting.pop(peer, None)
         peer.abort()
         if connected is not None:
@@ -156,7 +159,7 @@ class Endpoint(DatagramProtocol):
             connected.errback(
                 ConnectTimeout(
                     f"no reply from {host}:{port} within "
-                    f"{self.config.connect_timeout} s: check that Core "
+                    f"{timeout} s: check that Core "
                     "runs there, that UDP to that port is allowed and "
                     "that both hosts use the same domain.cfg secret"
                 )
@@ -170,15 +173,17 @@ class Endpoint(DatagramProtocol):
     # Callbacks from peers.
 
     def write(self, data: bytes, address) -> None:
-        """Send one datagram; a failed send counts as a lost datagram."""
+        """
+        Send one datagram. A failed send counts as a lost datagram, which
+        retransmission covers; it is counted in ``send_failures``.
+        """
         try:
             self._send(data, address)
-        except (OSError, MessageLengthError) as error:
-            self.log.debug(
-                "Send to {address} failed: {error}",
-                address=address,
-                error=error,
-            )
+        except OSError as error:
+            reason = f"send failed: {error.strerror or error}"
+            self.send_failures.drop(reason, address)
+        except MessageLengthError:
+            self.send_failures.drop("send failed: too long", address)
 
     def peer_confirmed(self, peer: Peer) -> None:
         """Make ``peer`` the connection to its node, replacing any older."""

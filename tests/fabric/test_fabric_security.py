@@ -215,3 +215,20 @@ def test_secret_never_logged():
     assert events
     assert pair.config.secret.hex() not in text
     assert repr(pair.config.secret) not in text
+
+
+def test_send_failure_counted_not_raised():
+    """A send that the kernel rejects is counted and logged, not raised."""
+    pair = Pair()
+
+    def refuse(data, address):
+        raise PermissionError(1, "Operation not permitted")
+
+    pair.a._send = refuse
+    with capturedLogs() as events:
+        pair.peer.send(b"blocked")
+        pair.run(1)
+    failures = pair.a.send_failures.counts
+    assert failures["send failed: Operation not permitted"] >= 1
+    assert "latest to 10.213.0.2:5600" in formatEvent(events[0])
+    assert pair.observer_b.messages == []
