@@ -226,3 +226,24 @@ class TestChange:
         assert not storage.exists("vm1")
         with pytest.raises(VolumeNotFound, match="not found"):
             await storage.delete("vm1")
+
+
+class TestListing:
+    """Listing volumes and the file system's capacity."""
+
+    @pytest_twisted.ensureDeferred
+    async def test_names(self, storage):
+        """names lists volumes only, sorted."""
+        await storage.create("vm2", GIB)
+        await storage.create("vm1", GIB)
+        other_path = os.path.join(storage.directory, "notes.txt")
+        with open(other_path, "w") as other:
+            other.write("not a volume")
+        assert storage.names() == ["vm1", "vm2"]
+
+    def test_capacity(self, tmpfs):
+        """capacity gives the file system's total and free bytes."""
+        storage = LocalStorage(reactor, str(tmpfs()))
+        total, free = storage.capacity()
+        assert total == 512 * 1024
+        assert 0 < free <= total

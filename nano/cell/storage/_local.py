@@ -154,6 +154,28 @@ class LocalStorage:
             return fail(VolumeNotFound(f"volume {path} not found", path))
         return self._image_info(path)
 
+    def names(self):
+        """
+        List the volume names in the directory, sorted, for comparing
+        with the Cell's journal after a restart.
+        """
+        names = []
+        for entry in os.listdir(self.directory):
+            name = entry.removesuffix(_SUFFIX)
+            if entry.endswith(_SUFFIX) and _NAME.match(name):
+                names.append(name)
+        return sorted(names)
+
+    def capacity(self):
+        """
+        Read the size of the directory's file system.
+
+        :return: ``(total, free)`` in bytes, where ``free`` is what an
+            unprivileged writer may still use.
+        """
+        stats = os.statvfs(self.directory)
+        return stats.f_blocks * stats.f_frsize, stats.f_bavail * stats.f_frsize
+
     def exists(self, name):
         """Return whether volume ``name`` exists."""
         return os.path.exists(self.path(name))
