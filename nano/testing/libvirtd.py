@@ -131,6 +131,8 @@ class PrivateLibvirtd:
         etc = os.path.join(self.directory, "etc")
         if not os.path.exists(etc):
             shutil.copytree("/etc/libvirt", etc, symlinks=True)
+            with open(os.path.join(etc, "qemu.conf"), "a") as config:
+                config.write(_QEMU_CONF)
         # The default network NATs guests out of the machine's uplink.
         shutil.rmtree(
             os.path.join(etc, "qemu", "networks", "autostart"),
@@ -138,8 +140,6 @@ class PrivateLibvirtd:
         )
         with open(os.path.join(etc, "libvirtd.conf"), "w") as config:
             config.write(self._libvirtd_conf())
-        with open(os.path.join(etc, "qemu.conf"), "a") as config:
-            config.write(_QEMU_CONF)
 
     def _libvirtd_conf(self):
         return (
