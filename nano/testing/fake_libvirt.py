@@ -2,11 +2,13 @@
 An in-memory stand-in for the ``libvirt`` module, for fast unit tests.
 
 :class:`FakeLibvirt` has the part of libvirt-python's API that
-:mod:`nano.cell.libvirt` uses, with the same error codes, messages and
-lifecycle events as libvirt's ``test:///default`` driver; the contract
-tests in ``tests/cell`` run against both. Like a libvirt daemon, one
-instance keeps its domains for all the connections opened on it, and it
-can simulate a daemon restart and guests that power off or crash.
+:mod:`nano.cell.libvirt` uses, with libvirt's error codes and lifecycle
+events. Where libvirt's ``test:///default`` driver and its QEMU driver
+differ, as for starting a running domain, the fake follows QEMU. The
+contract tests in ``tests/cell`` run against the fake and the test
+driver. Like a libvirt daemon, one instance keeps its domains for all
+the connections opened on it, and it can simulate a daemon restart and
+guests that power off or crash.
 """
 
 import threading
