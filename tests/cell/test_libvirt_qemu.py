@@ -24,6 +24,8 @@ from nano.cell.libvirt import (
     DomainSpec,
     DomainState,
     Host,
+    HostUnavailable,
+    HypervisorError,
     LifecycleEvent,
     domain_xml,
 )
@@ -159,6 +161,25 @@ async def test_guest_boots_and_is_destroyed(
     assert await host.domain_states() == []
     assert os.listdir(storage.directory) == []
     assert qemu_pidfiles(private_libvirtd) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_start_without_disk_fails(host, tmp_path):
+    """
+    A domain whose volume is missing does not start, and the error names
+    the file; it is a domain error, not a lost connection.
+    """
+    missing = str(tmp_path / "missing.qcow2")
+    spec = qemu_spec("nano-no-disk", missing, str(tmp_path / "console.log"))
+    guest = await host.define(domain_xml(spec))
+    try:
+        with pytest.raises(HypervisorError) as caught:
+            await guest.start()
+    finally:
+        await guest.undefine()
+    assert not isinstance(caught.value, HostUnavailable)
+    assert missing in str(caught.value)
+    assert "'nano-no-disk'" in str(caught.value)
 
 
 @pytest_twisted.ensureDeferred

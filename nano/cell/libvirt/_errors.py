@@ -49,8 +49,9 @@ class InvalidDomainXML(HypervisorError):
 _NO_DOMAIN = 42
 _OPERATION_INVALID = 55
 _XML_ERRORS = frozenset({27, 35, 67})  # XML_ERROR, XML_DETAIL, UNSUPPORTED
-# NO_CONNECT, INVALID_CONN, SYSTEM_ERROR, RPC
-_CONNECTION_ERRORS = frozenset({5, 6, 38, 39})
+# NO_CONNECT, INVALID_CONN, RPC. SYSTEM_ERROR (38) is not among them:
+# libvirt also raises it for a missing disk file or bridge.
+_CONNECTION_ERRORS = frozenset({5, 6, 39})
 # virErrorDomain VIR_FROM_RPC: errors of the client transport, such as
 # "client socket is closed", mean the connection is gone.
 _CONNECTION_ERROR_DOMAINS = frozenset({7})
