@@ -26,6 +26,8 @@ pytestmark = [
 ]
 
 BLACKHOLE = ["blackhole", "10.213.0.0/16", "metric", "4000"]
+#: Seconds a loaded 2-core machine may add before a process reports.
+SLACK = 1.0
 
 #: Short timers keep the test fast; the 3/9/15 s defaults are covered by
 #: the Clock tests.
@@ -93,10 +95,10 @@ def test_discovery_requests_and_killed_cell(tmp_path):
             event="disconnected", peer="cell1", timeout=10
         )
 
-        assert lost["time"] - killed_at <= TIMERS["lost_after"] + 0.5
+        assert lost["time"] - killed_at <= TIMERS["lost_after"] + SLACK
         assert (
             disconnected["time"] - killed_at
-            <= TIMERS["disconnect_after"] + 0.5
+            <= TIMERS["disconnect_after"] + SLACK
         )
         assert disconnected["graceful"] is False
         assert not [
