@@ -13,9 +13,11 @@ from ._service import CoreService, StartupError, build_core
 
 
 def _port(value: str) -> int:
-    port = int(value)
+    port = int(value) if value.isdigit() else -1
     if not 0 <= port <= 65535:
-        raise ValueError(f"invalid port {port}")
+        raise ValueError(
+            f"invalid --api-port {value!r}: must be an integer from 0 to 65535"
+        )
     return port
 
 

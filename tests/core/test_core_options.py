@@ -1,0 +1,126 @@
+"""``twistd nano-core`` options and start-up errors."""
+
+from pathlib import Path
+
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from nano.core import tap
+from nano.core._logging import LEVELS
+from nano.twisted_plugins.nano_core import nano_core
+
+
+class OptionsTests(SynchronousTestCase):
+    """The plugin's options and their defaults."""
+
+    def parse(self, *arguments):
+        options = tap.Options()
+        options.parseOptions(list(arguments))
+        return options
+
+    def test_plugin_points_at_tap(self):
+        """The plugin's tap name and options are nano-core's."""
+        self.assertEqual(nano_core.tapname, "nano-core")
+        self.assertIs(nano_core.options, tap.Options)
+
+    def test_defaults(self):
+        """With no arguments, Core uses /opt/nano/core and api.cfg's port."""
+        options = self.parse()
+        self.assertEqual(options["config"], "/opt/nano/core/config")
+        self.assertEqual(options["data"], "/opt/nano/core/data")
+        self.assertIsNone(options["api-port"])
+        self.assertEqual(options["api-interface"], "127.0.0.1")
+        self.assertEqual(options["log-level"], "info")
+
+    def test_help_lists_defaults(self):
+        """The help text shows every option's default."""
+        help_text = str(tap.Options())
+        for text in [
+            "/opt/nano/core/config",
+            "/opt/nano/core/data",
+            "5870",
+            "127.0.0.1",
+            "[default: info]",
+        ]:
+            self.assertIn(text, help_text)
+
+    def test_invalid_values(self):
+        """Invalid option values are rejected with the accepted ones."""
+        cases = [
+            (["--api-port", "70000"], "0 to 65535"),
+            (["--api-port", "http"], "invalid --api-port 'http'"),
+            (["--api-interface", "localhost"], "must be an IP address"),
+            (["--log-level", "loud"], "debug, info, warn, error, critical"),
+        ]
+        for arguments, fragment in cases:
+            with self.subTest(arguments=arguments):
+                with self.assertRaises(UsageError) as raised:
+                    self.parse(*arguments)
+                self.assertIn(fragment, str(raised.exception))
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """makeService turns start-up problems into one-line exits."""
+
+    def setUp(self):
+        self.root = Path(self.mktemp())
+        self.addCleanup(
+            setattr, LEVELS, "defaultLogLevel", LEVELS.defaultLogLevel
+        )
+
+    def options(self, *extra):
+        options = tap.Options()
+        options.parseOptions(
+            [
+                "--config",
+                str(self.root / "config"),
+                "--data",
+                str(self.root / "data"),
+                "--api-port",
+                "0",
+                *extra,
+            ]
+        )
+        return options
+
+    def close_journal(self, journal):
+        # The journal closes in its writer thread, whose result a memory
+        # reactor never delivers, so stop the thread once it is done.
+        journal.close()
+        journal._thread.stop()
+
+    def test_malformed_config_exits(self):
+        """A malformed api.cfg stops start-up naming the file and fix."""
+        (self.root / "config").mkdir(parents=True)
+        path = self.root / "config" / "api.cfg"
+        path.write_text('{"port": 5870, "credentials": "none"}')
+        with self.assertRaises(SystemExit) as raised:
+            tap.makeService(self.options(), MemoryReactorClock())
+        message = str(raised.exception.code)
+        self.assertIn("nano-core: cannot start", message)
+        self.assertIn(str(path), message)
+        self.assertIn("invalid credentials", message)
+        self.assertIn("edit", message)
+
+    def test_unusable_data_directory_exits(self):
+        """A data directory that cannot be created stops start-up."""
+        self.root.mkdir()
+        (self.root / "data").write_text("a file, not a directory")
+        with self.assertRaises(SystemExit) as raised:
+            tap.makeService(self.options(), MemoryReactorClock())
+        self.assertIn("journal", str(raised.exception.code))
+
+    def test_listens_on_interface(self):
+        """Core binds its API to the chosen interface and port."""
+        reactor = MemoryReactorClock()
+        core = tap.makeService(
+            self.options(
+                "--api-interface", "127.0.0.2", "--log-level", "warn"
+            ),
+            reactor,
+        )
+        self.addCleanup(self.close_journal, core.journal)
+        [(port, _, _, interface)] = reactor.tcpServers
+        self.assertEqual((port, interface), (0, "127.0.0.2"))
+        self.assertEqual(LEVELS.defaultLogLevel.name, "warn")
