@@ -140,8 +140,8 @@ def test_lossy_link_delivers_exactly_once_in_order(
     seed, loss, duplicate, reorder, sizes
 ):
     """
-    Over random loss, duplication and reordering, messages arrive once, in
-    order.
+    Over random loss, duplication and reordering, messages in both
+    directions arrive once, in order.
     """
     pair = Pair(seed=seed)
     pair.network.loss = loss
@@ -151,9 +151,14 @@ def test_lossy_link_delivers_exactly_once_in_order(
         number.to_bytes(4, "big") + bytes([number % 251]) * size
         for number, size in enumerate(sizes)
     ]
+    replies = [message[::-1] for message in messages[::2]]
+    for reply in replies:
+        pair.peer_b().send(reply)
     received = deliver_all(pair, messages)
+    pair.run(600, until=lambda: len(pair.observer_a.messages) >= len(replies))
     pair.run(5)
     assert received == messages
+    assert pair.observer_a.messages == replies
 
 
 @settings(max_examples=10, deadline=None)
