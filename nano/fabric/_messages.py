@@ -84,10 +84,14 @@ class MessageRegistry:
 
         return declare
 
+    def registered(self, message) -> bool:
+        """Return whether ``message`` is an instance of a registered type."""
+        type_name = getattr(message, "type_name", None)
+        return self._types.get(type_name) is type(message)
+
     def encode(self, message, **envelope) -> bytes:
         """Return the JSON bytes of a message with its session fields."""
-        cls = self._types.get(message.type_name)
-        if cls is not type(message):
+        if not self.registered(message):
             raise ValueError(
                 f"{type(message).__name__} is not registered in this registry"
             )

@@ -187,14 +187,12 @@ class Session:
             self._answer(peer, from_session, ErrorReply(error=error))
             return
         result = maybeDeferred(handler, peer, message)
-        if from_session is None:
-            result.addErrback(self._handler_failed, peer, message)
-            return
         result.addErrback(self._handler_failed, peer, message)
-        result.addCallback(self._check_reply, message)
-        result.addCallback(
-            lambda reply: self._answer(peer, from_session, reply)
-        )
+        if from_session is not None:
+            result.addCallback(self._check_reply, peer, message)
+            result.addCallback(
+                lambda reply: self._answer(peer, from_session, reply)
+            )
 
     def _handler_failed(self, failure, peer, message):
         self.log.failure(
@@ -207,10 +205,17 @@ class Session:
             error=f"{message.type_name} failed: {failure.getErrorMessage()}"
         )
 
-    def _check_reply(self, reply, message):
-        if reply is None or not reply.type_name:
-            return ErrorReply(error=f"{message.type_name} got no reply")
-        return reply
+    def _check_reply(self, reply, peer, message):
+        if self._registry.registered(reply):
+            return reply
+        self.log.error(
+            "Handler for {type} from {name} returned {reply!r}, not a "
+            "registered message",
+            type=message.type_name,
+            name=peer.name,
+            reply=reply,
+        )
+        return ErrorReply(error=f"{message.type_name} got no reply")
 
     def _answer(self, peer, from_session, reply):
         if from_session is None:

@@ -296,3 +296,30 @@ class ClosedPeerTests(SynchronousTestCase):
                 "closed first"
             ],
         )
+
+
+class BadHandlerTests(SynchronousTestCase):
+    """Handlers that return something other than a reply message."""
+
+    def test_handler_returning_nothing_fails_request(self):
+        """A request whose handler returns None fails with RemoteError."""
+        both = SessionPair()
+        both.core.handle(CreateInstanceRequest, lambda *_: None)
+        reply = both.cell.request(
+            both.to_core, CreateInstanceRequest(name="a")
+        )
+        both.run(1)
+        failure = self.failureResultOf(reply, RemoteError)
+        self.assertEqual(
+            str(failure.value), "CreateInstanceRequest got no reply"
+        )
+
+    def test_handler_returning_unregistered_object(self):
+        """An object of no registered type is not sent; the caller is told."""
+        both = SessionPair()
+        both.core.handle(CreateInstanceRequest, lambda *_: {"id": "x"})
+        reply = both.cell.request(
+            both.to_core, CreateInstanceRequest(name="a")
+        )
+        both.run(1)
+        self.failureResultOf(reply, RemoteError)
