@@ -55,12 +55,19 @@ class CoreConnector(Service):
 
     def _found(self, result):
         core, own = result
-        self.log.info(
-            "Found Core at {host}:{port}; this node is {own} to it",
-            host=core[0],
-            port=core[1],
-            own=own,
-        )
+        if own is None:
+            self.log.info(
+                "Connecting to Core at {host}:{port}",
+                host=core[0],
+                port=core[1],
+            )
+        else:
+            self.log.info(
+                "Found Core at {host}:{port}, which sees this node as {own}",
+                host=core[0],
+                port=core[1],
+                own=own,
+            )
         return self._endpoint.connect(core)
 
     def _connected(self, peer):
