@@ -30,6 +30,11 @@ from ._registry import EventRegistry, RegistryError
 from ._replay import read_events
 from ._segment_writer import SegmentWriter
 
+#: The most bytes one write + fdatasync takes, so that a burst of appends
+#: is written in steps that segments can rotate between, and appends that
+#: arrive during a long burst wait for one step rather than all of it.
+MAX_BATCH_BYTES = 4 * 2**20
+
 
 class _State(enum.Enum):
     IDLE = "idle"  # nothing to write
@@ -106,6 +111,7 @@ class Journal:
         self._waiting: list[Deferred] = []
         self._failure: JournalWriteError | None = None
         self._close_waiters: list[Deferred] = []
+        self._batch_bytes = min(writer.segment_bytes, MAX_BATCH_BYTES)
 
     @classmethod
     def open(
@@ -204,16 +210,17 @@ class Journal:
         return JournalClosedError(self.directory)
 
     def _flush(self) -> None:
-        """Hand the pending appends to the writer thread as one batch."""
+        """Hand the oldest pending appends to the writer thread as a batch."""
         if not self._lines:
             if self._state is _State.CLOSING:
                 self._finish_close()
             else:
                 self._state = _State.IDLE
             return
-        lines, waiting = self._lines, self._waiting
-        self._lines, self._waiting = [], []
-        first_seq = self._next_seq - len(lines)
+        first_seq = self._next_seq - len(self._lines)
+        count = _batch_length(self._lines, self._batch_bytes)
+        lines, self._lines = self._lines[:count], self._lines[count:]
+        waiting, self._waiting = self._waiting[:count], self._waiting[count:]
         if self._state is not _State.CLOSING:
             self._state = _State.WRITING
         written = self._thread.run(
@@ -300,3 +307,16 @@ def open_journal(
     return Journal(
         directory, registry, reactor, writer, thread, last_seq, lock
     )
+
+
+def _batch_length(lines: list[bytes], limit: int) -> int:
+    """
+    Return how many of the first ``lines`` fit in ``limit`` bytes, and at
+    least one, because a line longer than the limit is written alone.
+    """
+    size = 0
+    for count, line in enumerate(lines):
+        size += len(line)
+        if size > limit:
+            return max(count, 1)
+    return len(lines)

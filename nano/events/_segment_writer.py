@@ -21,8 +21,9 @@ class SegmentWriter:
     ``fdatasync``, and starts a new segment when a batch would take the
     current one past ``segment_bytes``.
 
-    A batch is never split across segments, so a segment can exceed
-    ``segment_bytes`` by at most one batch, or be one large batch.
+    A batch is never split across segments. The journal keeps batches
+    within ``segment_bytes``, so only a single line longer than that makes
+    a segment exceed it.
     """
 
     def __init__(
@@ -32,7 +33,7 @@ class SegmentWriter:
         path: Path | None = None,
     ):
         self._directory = directory
-        self._segment_bytes = segment_bytes
+        self.segment_bytes = segment_bytes
         self._path = path
         self._fd = None
         self._size = 0
@@ -68,7 +69,7 @@ class SegmentWriter:
     def _needs_new_segment(self, length: int) -> bool:
         if self._fd is None:
             return True
-        return self._size > 0 and self._size + length > self._segment_bytes
+        return self._size > 0 and self._size + length > self.segment_bytes
 
     def _start_segment(self, first_seq: int) -> None:
         self.close()

@@ -251,11 +251,28 @@ class RotationTests(JournalTestCase):
         self.assertEqual([s for s, _ in journal.read()], list(range(1, 7)))
         self.assertEqual([s for s, _ in journal.read(after=4)], [5, 6])
 
-    def test_batch_stays_in_one_segment(self):
-        """A batch larger than segment_bytes is not split."""
+    def test_burst_rotates_at_segment_bytes(self):
+        """Appends of one turn are written in steps that rotate segments."""
+        journal = self.open(segment_bytes=400)
+        seqs = self.append_and_write(
+            journal, *[f"event {i}" for i in range(6)]
+        )
+        self.assertEqual(seqs, list(range(1, 7)))
+        segments = sorted(self.directory.glob("journal-*"))
+        self.assertEqual(
+            [p.name for p in segments],
+            [f"journal-{seq:020d}.jsonl" for seq in (1, 3, 5)],
+        )
+        for segment in segments:
+            self.assertLessEqual(segment.stat().st_size, 400)
+        self.assertEqual(verify(self.directory, registry), [])
+
+    def test_line_over_segment_bytes_alone(self):
+        """A line longer than segment_bytes gets a segment of its own."""
         journal = self.open(segment_bytes=100)
         self.append_and_write(journal, "a", "b", "c")
-        self.assertEqual(len(list(self.directory.glob("journal-*"))), 1)
+        self.assertEqual(len(list(self.directory.glob("journal-*"))), 3)
+        self.assertEqual([s for s, _ in journal.read()], [1, 2, 3])
 
     def test_reopen_keeps_rotating(self):
         """After reopening, appends go on into the last segment."""
