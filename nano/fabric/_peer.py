@@ -116,7 +116,7 @@ class Peer:
         :raises PeerClosed: the peer is closing or closed.
         """
         self._outbox(message)
-        self._schedule("flush", 0, self._flush)
+        self._schedule("turn", 0, self._end_turn)
 
     def _refuse(self, message):
         raise PeerClosed(f"cannot send to {self.name}: connection closed")
@@ -199,7 +199,6 @@ class Peer:
         if kind != Kind.HELLO:
             self._unacked = 0
             self._cancel("ack")
-            self._cancel("ack now")
         data = _wire.encode(
             self._config.secret,
             kind,
@@ -214,30 +213,57 @@ class Peer:
         )
         self._endpoint.write(data, self.address)
 
+    def _end_turn(self):
+        """
+        Send what this reactor turn queued, with the ack riding on it, and
+        then any ack still owed: at once after ``ACK_EVERY`` segments, so
+        that segments read in one turn share an ack, else after
+        ``ack_delay``.
+        """
+        self._flush()
+        if not self._unacked:
+            return
+        if self._unacked >= ACK_EVERY:
+            self._write(Kind.ACK)
+        else:
+            self._schedule("ack", self._config.ack_delay, self._ack)
+
     def _flush(self):
         if not self.remote_epoch:
             return
         now = self._clock.seconds()
-        for seq, payload in self._sender.take(now):
+        segments = self._sender.take(now)
+        for seq, payload in segments:
             self._write(Kind.DATA, seq, payload)
-        if self._sender.in_flight and "rto" not in self._calls:
-            self._arm_retransmit()
+        if segments:
+            self._arm_retransmit(now + self._sender.rto.timeout)
         if self._sender.idle:
             self._on_idle()
 
-    def _arm_retransmit(self):
-        timeout = self._sender.rto.timeout
-        self._schedule("rto", timeout, self._retransmit, replace=True)
+    def _arm_retransmit(self, due):
+        """
+        Make the retransmission timer fire by ``due``. The timer is not
+        moved on every ack; when it fires early it sleeps until the
+        oldest segment's deadline, which saves a timer per round trip.
+        """
+        call = self._calls.get("rto")
+        delay = max(due - self._clock.seconds(), 0.0)
+        if call is None:
+            self._schedule("rto", delay, self._retransmit)
+        elif call.getTime() > due:
+            call.reset(delay)
 
     def _retransmit(self):
+        sender = self._sender
+        if not sender.in_flight:
+            return
         now = self._clock.seconds()
-        expired = self._sender.expired(now)
+        expired = sender.expired(now)
         for seq in expired:
-            self._write(Kind.DATA, seq, self._sender.resend(seq, now))
+            self._write(Kind.DATA, seq, sender.resend(seq, now))
         if expired:
-            self._sender.rto.back_off()
-        if self._sender.in_flight:
-            self._arm_retransmit()
+            sender.rto.back_off()
+        self._arm_retransmit(sender.next_deadline())
 
     def _full_sack(self, header, payload):
         if not payload:
@@ -260,15 +286,9 @@ class Peer:
         for seq in resend:
             self._write(Kind.DATA, seq, sender.resend(seq, now))
         if len(sender.in_flight) < in_flight and sender.unsent:
-            self._schedule("flush", 0, self._flush)
-        if sender.acked_below == acked_below:
-            return
-        if sender.in_flight:
-            self._arm_retransmit()
-        else:
-            self._cancel("rto")
-            if not sender.unsent:
-                self._on_idle()
+            self._schedule("turn", 0, self._end_turn)
+        if sender.idle and sender.acked_below != acked_below:
+            self._on_idle()
 
     # Receiving.
 
@@ -278,10 +298,7 @@ class Peer:
             self._write(Kind.ACK)
         else:
             self._unacked += 1
-            if self._unacked >= ACK_EVERY:
-                self._schedule("ack now", 0, self._write, Kind.ACK)
-            else:
-                self._schedule("ack", self._config.ack_delay, self._ack)
+            self._schedule("turn", 0, self._end_turn)
         if messages:
             deliver = self._endpoint.observer.message_received
             for message in messages:
@@ -392,7 +409,7 @@ class Peer:
 
     @_machine.output()
     def _start(self):
-        self._schedule("flush", 0, self._flush)
+        self._schedule("turn", 0, self._end_turn)
         self._last_heard = self._clock.seconds()
         self._schedule("heartbeat", 0, self._heartbeat)
         self._schedule("watch", self._config.lost_after, self._watch)
@@ -420,7 +437,7 @@ class Peer:
         self._outbox = self._refuse
         self._on_heard = _ignore
         self._on_idle = self.sender_idle
-        self._schedule("flush", 0, self._flush)
+        self._schedule("turn", 0, self._end_turn)
         limit = self._config.disconnect_after
         self._schedule("close", limit, self._close_timeout)
 

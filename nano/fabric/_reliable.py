@@ -214,11 +214,14 @@ class Sender:
         segment.sent_at = now
         return segment.payload
 
-    def oldest_deadline(self) -> float | None:
-        """When the oldest segment in flight times out, if any."""
-        for segment in self.in_flight.values():
-            return segment.sent_at + self.rto.timeout
-        return None
+    def next_deadline(self) -> float:
+        """
+        Return when the earliest-sent segment in flight times out.
+
+        :raises ValueError: nothing is in flight.
+        """
+        sent_at = min(segment.sent_at for segment in self.in_flight.values())
+        return sent_at + self.rto.timeout
 
 
 class Receiver:
