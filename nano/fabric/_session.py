@@ -8,8 +8,9 @@ the task that is waiting for it.
 
 from collections.abc import Callable
 
-from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ._messages import ErrorReply, MessageError, MessageRegistry
@@ -186,13 +187,20 @@ class Session:
             error = f"no handler for message type {message.type_name}"
             self._answer(peer, from_session, ErrorReply(error=error))
             return
-        result = maybeDeferred(handler, peer, message)
-        result.addErrback(self._handler_failed, peer, message)
-        if from_session is not None:
-            result.addCallback(self._check_reply, peer, message)
-            result.addCallback(
-                lambda reply: self._answer(peer, from_session, reply)
-            )
+        try:
+            result = handler(peer, message)
+        except Exception:
+            result = self._handler_failed(Failure(), peer, message)
+        if isinstance(result, Deferred):
+            result.addErrback(self._handler_failed, peer, message)
+            if from_session is not None:
+                result.addCallback(self._reply, peer, message, from_session)
+        elif from_session is not None:
+            self._reply(result, peer, message, from_session)
+
+    def _reply(self, reply, peer, message, from_session):
+        reply = self._check_reply(reply, peer, message)
+        self._answer(peer, from_session, reply)
 
     def _handler_failed(self, failure, peer, message):
         self.log.failure(
