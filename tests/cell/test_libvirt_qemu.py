@@ -34,6 +34,8 @@ from nano.cell.storage import LocalStorage
 # Built by tools/build-test-guest; its init prints the marker on ttyS0.
 GUEST_IMAGE = "/var/tmp/nano-test-guest/nano-test-guest.qcow2"
 BOOT_MARKER = b"NANO-GUEST-BOOTED"
+# The shell's prompt: input typed before it shows may be lost.
+PROMPT = b"nano-guest# "
 BOOT_TIMEOUT = 60.0
 EVENT_TIMEOUT = 30.0
 MIB = 1024 * 1024
@@ -161,6 +163,68 @@ async def test_guest_boots_and_is_destroyed(
     assert await host.domain_states() == []
     assert os.listdir(storage.directory) == []
     assert qemu_pidfiles(private_libvirtd) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_power_off_inside_guest(host, storage, tmp_path):
+    """
+    A guest that powers itself off is reported stopped, with reason
+    "shutdown", and libvirt sees it stopped.
+    """
+    if not os.path.exists(GUEST_IMAGE):
+        pytest.skip(f"{GUEST_IMAGE} missing: run tools/build-test-guest")
+    console_log = str(tmp_path / "console.log")
+    disk = await storage.create_from_image("poweroff", GUEST_IMAGE, 64 * MIB)
+    spec = qemu_spec("nano-poweroff-test", disk, console_log)
+    guest = await host.define(domain_xml(spec))
+    try:
+        await guest.start()
+        await wait_for_marker(console_log, PROMPT, BOOT_TIMEOUT)
+
+        stopped = wait_for_event(host, guest.name, LifecycleEvent.STOPPED)
+        await type_command(guest, stopped, b"poweroff -f")
+        try:
+            event = await stopped
+        except defer.TimeoutError:
+            with open(console_log, "rb") as log:
+                tail = log.read()[-400:]
+            raise AssertionError(
+                f"no STOPPED event; console: {tail!r}"
+            ) from None
+        assert event.reason == "shutdown"
+        assert await guest.state() is DomainState.STOPPED
+    finally:
+        if await guest.state() is not DomainState.STOPPED:
+            await guest.destroy()
+        await guest.undefine()
+
+
+async def type_command(guest, done, command, attempts=5):
+    """
+    Type a shell command on the guest's serial console, through its
+    host-side pty, until ``done`` fires.
+
+    QEMU reads the pty only after it has noticed, within about a second,
+    that someone opened it, so the pty stays open and the first write
+    waits. busybox's shell asks for the cursor position (ESC [6n) before
+    it reads a line and takes the next input as the answer, so each
+    attempt first sends an answer (ESC [1;1R).
+    """
+    live = ET.fromstring(await guest.xml())
+    pty = live.find("devices/console").get("tty")
+    descriptor = os.open(pty, os.O_WRONLY | os.O_NOCTTY)
+    try:
+        await task.deferLater(reactor, 1.5, lambda: None)
+        for _ in range(attempts):
+            os.write(descriptor, b"\x1b[1;1R")
+            await task.deferLater(reactor, 0.3, lambda: None)
+            os.write(descriptor, command + b"\n")
+            for _ in range(15):
+                await task.deferLater(reactor, 0.2, lambda: None)
+                if done.called:
+                    return
+    finally:
+        os.close(descriptor)
 
 
 @pytest_twisted.ensureDeferred
