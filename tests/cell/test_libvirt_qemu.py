@@ -169,7 +169,7 @@ async def test_guest_boots_and_is_destroyed(
 async def test_power_off_inside_guest(host, storage, tmp_path):
     """
     A guest that powers itself off is reported stopped, with reason
-    "shutdown", and libvirt sees it stopped.
+    "shutdown", and libvirt lists it as stopped.
     """
     if not os.path.exists(GUEST_IMAGE):
         pytest.skip(f"{GUEST_IMAGE} missing: run tools/build-test-guest")
@@ -206,9 +206,9 @@ async def type_command(guest, done, command, attempts=5):
 
     QEMU reads the pty only after it has noticed, within about a second,
     that someone opened it, so the pty stays open and the first write
-    waits. busybox's shell asks for the cursor position (ESC [6n) before
-    it reads a line and takes the next input as the answer, so each
-    attempt first sends an answer (ESC [1;1R).
+    waits. busybox's shell requests the cursor position (ESC [6n) before
+    it reads a line and takes the next input as the reply, so each
+    attempt first sends a reply (ESC [1;1R).
     """
     live = ET.fromstring(await guest.xml())
     pty = live.find("devices/console").get("tty")

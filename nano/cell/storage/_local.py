@@ -36,7 +36,7 @@ _UNWRITABLE = ("Permission denied", "Read-only file system")
 @attrs.frozen
 class VolumeInfo:
     """
-    What ``qemu-img info`` reports for a volume.
+    A volume's properties as ``qemu-img info`` reports them.
 
     :ivar path: the volume file.
     :ivar virtual_size: the disk size presented to the guest, in bytes.
