@@ -8,6 +8,7 @@ hosts whose KVM cannot run a stock Linux kernel.
 """
 
 import os
+import subprocess
 import time
 import uuid as uuid_module
 import xml.etree.ElementTree as ET
@@ -61,6 +62,21 @@ def storage(tmp_path):
     directory = tmp_path / "volumes"
     directory.mkdir()
     return LocalStorage(reactor, str(directory))
+
+
+@pytest.fixture
+def bridge():
+    """
+    A bridge of the test's own with no address and no uplink, so guest
+    traffic stays on it; deleted after the test.
+    """
+    name = f"nanotb{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "del", name], check=True)
 
 
 def qemu_spec(name, disk, console_log, devices=None, bridge=None):
@@ -127,18 +143,19 @@ async def test_default_templates_accepted(host, storage, tmp_path):
 
 @pytest_twisted.ensureDeferred
 async def test_guest_boots_and_is_destroyed(
-    host, storage, tmp_path, private_libvirtd
+    host, storage, tmp_path, private_libvirtd, bridge
 ):
     """
-    A guest boots (to the test image's marker, or with no OS when the
-    image is not built), runs, is destroyed and leaves nothing behind.
+    A guest with a NIC on a bridge boots (to the test image's marker, or
+    with no OS when the image is not built), runs, is destroyed and leaves
+    nothing behind.
     """
     console_log = str(tmp_path / "console.log")
     if os.path.exists(GUEST_IMAGE):
         disk = await storage.create_from_image("boot", GUEST_IMAGE, 64 * MIB)
     else:
         disk = await storage.create("boot", 64 * MIB)
-    spec = qemu_spec("nano-boot-test", disk, console_log)
+    spec = qemu_spec("nano-boot-test", disk, console_log, bridge=bridge)
     guest = await host.define(domain_xml(spec))
 
     started = wait_for_event(host, guest.name, LifecycleEvent.STARTED)
@@ -149,6 +166,7 @@ async def test_guest_boots_and_is_destroyed(
         await wait_for_marker(console_log, BOOT_MARKER, BOOT_TIMEOUT)
 
     await check_password_change(guest)
+    await check_stats(guest, spec.mac)
 
     stopped = wait_for_event(host, guest.name, LifecycleEvent.STOPPED)
     await guest.destroy()
@@ -259,6 +277,17 @@ async def test_reconnect_after_libvirtd_restart(host, private_libvirtd):
     private_libvirtd.restart()
     await reconnected.addTimeout(EVENT_TIMEOUT, reactor)
     assert isinstance(await host.domain_states(), list)
+
+
+async def check_stats(guest, mac):
+    """The running guest's disk and NIC have counters."""
+    block = await guest.block_stats("vda")
+    interface = await guest.interface_stats(mac)
+    info = await guest.info()
+    assert block.read_bytes > 0  # the boot loader read the disk
+    assert interface.rx_bytes >= 0
+    assert info.cpu_time > 0
+    assert info.vcpus == 1
 
 
 async def check_password_change(guest):
