@@ -11,15 +11,18 @@ newest snapshot and replays the journal after it (:func:`load`), and
 from ._live import LiveProjection
 from ._load import compact, load
 from ._projection import Projected, Projection, SnapshotFormatError, fold
+from .cell import CellProjection
 from .core import CoreProjection
 
 #: Every projection by name, for ``nano-journal --projection``.
 PROJECTIONS: dict[str, Projection] = {
-    projection.name: projection for projection in [CoreProjection()]
+    projection.name: projection
+    for projection in [CoreProjection(), CellProjection()]
 }
 
 __all__ = [
     "PROJECTIONS",
+    "CellProjection",
     "CoreProjection",
     "LiveProjection",
     "Projected",

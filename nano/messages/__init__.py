@@ -1,0 +1,55 @@
+"""
+The messages Core and Cells exchange over the fabric: one registry,
+:data:`NANO_MESSAGES`, shared by both sides.
+
+Sizes are in bytes. Every request a Core task sends carries the task's
+``task_id``, and the reply carries it back, so that a saga can match
+replies and journal lines to its steps. Unknown fields are ignored, so a
+newer node may add fields. ``docs/messages.md`` lists every message.
+"""
+
+from ._cell import (
+    INSTANCE_STATES,
+    CellStatusReport,
+    ComputeCellReady,
+    ComputePoolReady,
+    InstanceDeleted,
+    InstanceStarted,
+    InstanceStopped,
+)
+from ._instances import (
+    TEMPLATE_KEYS,
+    CreateInstanceRequest,
+    CreateInstanceResponse,
+    DeleteInstanceRequest,
+    DeleteInstanceResponse,
+    GetInstanceStatusRequest,
+    GetInstanceStatusResponse,
+    StartInstanceRequest,
+    StartInstanceResponse,
+    StopInstanceRequest,
+    StopInstanceResponse,
+)
+from ._registry import NANO_MESSAGES
+
+__all__ = [
+    "INSTANCE_STATES",
+    "NANO_MESSAGES",
+    "TEMPLATE_KEYS",
+    "CellStatusReport",
+    "ComputeCellReady",
+    "ComputePoolReady",
+    "CreateInstanceRequest",
+    "CreateInstanceResponse",
+    "DeleteInstanceRequest",
+    "DeleteInstanceResponse",
+    "GetInstanceStatusRequest",
+    "GetInstanceStatusResponse",
+    "InstanceDeleted",
+    "InstanceStarted",
+    "InstanceStopped",
+    "StartInstanceRequest",
+    "StartInstanceResponse",
+    "StopInstanceRequest",
+    "StopInstanceResponse",
+]
