@@ -98,7 +98,7 @@ def test_compact_failure_removes_temporary(capsys, tmp_path):
     "because _describe in tools/journal/_main.py ignores filename2",
 )
 def test_compact_failure_names_snapshot_path(capsys, tmp_path):
-    """When the snapshot's name is taken by a directory, the error says so."""
+    """When a directory blocks the snapshot name, the error names that path."""
     write_segment(tmp_path, 1, [POOL])
     blocking = tmp_path / "snapshot-core-00000000000000000001.json"
     blocking.mkdir()
