@@ -43,7 +43,7 @@ def load_api_config(config_dir: Path) -> ApiConfig:
     Read ``api.cfg`` from ``config_dir``, creating it with a random
     credential when it does not exist.
 
-    :raises ConfigError: the file is unreadable or holds invalid values,
+    :raises ConfigError: the file is unreadable or contains invalid values,
         naming the file, the key and what is accepted.
     """
     path = Path(config_dir) / API_CONFIG_NAME
@@ -90,7 +90,7 @@ def _credentials(path: Path, entries) -> dict[str, str]:
         )
     credentials = {}
     for index, entry in enumerate(entries):
-        # The message never echoes the entry, because it holds a key.
+        # The message never echoes the entry, because it contains a key.
         if not _is_credential(entry):
             raise ConfigError(
                 f"{path}: invalid credentials[{index}]: must be an object "

@@ -92,7 +92,7 @@ class SignatureTests(ApiTestCase):
 
 
 class RoutingTests(ApiTestCase):
-    """Unknown routes and methods answer in the envelope."""
+    """Unknown routes and methods get replies in the envelope."""
 
     def test_unknown_route(self):
         """A path with no route gets 404 naming the path."""

@@ -65,7 +65,7 @@ class PoolTests(ApiTestCase):
         self.assertIsNone(pool.network)
 
     def test_list_sorted(self):
-        """The list holds every pool, sorted by name."""
+        """The list contains every pool, sorted by name."""
         for name in ["b", "a", "c"]:
             self.create(name)
         reply = self.call("GET", POOLS)
@@ -190,12 +190,12 @@ class PoolTests(ApiTestCase):
 
     def test_reply_after_disk(self):
         """No reply is sent before the event is on disk."""
-        held = self._unsettled_create("late")
-        self.assertNoResult(held)
+        pending = self._unsettled_create("late")
+        self.assertNoResult(pending)
         self.assertEqual(self.journal.last_seq, 0)
         self.clock.advance(0)
         self.stub.flush()
-        self.assertEqual(self.successResultOf(held).code, 200)
+        self.assertEqual(self.successResultOf(pending).code, 200)
         self.assertEqual(self.journal.last_seq, 1)
 
     def test_concurrent_change_rejected(self):

@@ -117,7 +117,7 @@ class TemplateTests(ApiTestCase):
         self.assert_error(reply, 409, "'Ubuntu 24.04' already exists", first)
 
     def test_list_sorted_by_name(self):
-        """The list holds every template, sorted by name."""
+        """The list contains every template, sorted by name."""
         for name in ["b", "a"]:
             self.create({**UBUNTU, "name": name})
         reply = self.call("GET", TEMPLATES)

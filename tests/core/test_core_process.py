@@ -163,7 +163,7 @@ def test_killed_core_keeps_acknowledged_change(core):
 
 
 def test_unsigned_request_rejected(core):
-    """Without a signature, the process answers 401 in the envelope."""
+    """Without a signature, the process returns 401 in the envelope."""
     core.start()
     request = urllib.request.Request(
         f"http://127.0.0.1:{core.port}/api/v1/compute_pools/"

@@ -14,7 +14,7 @@ _EMPTY = {}
 
 class ApiError(Exception):
     """
-    A request that cannot be served, answered with ``status`` and a
+    A request that cannot be served: the reply has ``status`` and a
     message saying what was wrong and what is accepted.
     """
 
@@ -51,7 +51,13 @@ def error_body(error: ApiError) -> bytes:
     )
 
 
-def write_headers(request, status: int) -> None:
-    """Set the status and the JSON content type of a reply."""
+def json_reply(request, status: int, body: bytes) -> bytes:
+    """
+    Set a reply's status, JSON content type and length, and return its
+    body.
+    """
     request.setResponseCode(status)
-    request.responseHeaders.setRawHeaders(b"content-type", [CONTENT_TYPE])
+    headers = request.responseHeaders
+    headers.setRawHeaders(b"content-type", [CONTENT_TYPE])
+    headers.setRawHeaders(b"content-length", [b"%d" % len(body)])
+    return body

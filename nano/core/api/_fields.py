@@ -123,5 +123,5 @@ def choice(body: dict, key: str, choices: Collection[str]) -> str:
 
 def _show(value) -> str:
     """Return a JSON value as the client wrote it, shortened."""
-    shown = orjson.dumps(value).decode()
-    return shown if len(shown) <= 80 else shown[:77] + "..."
+    encoded = orjson.dumps(value).decode()
+    return encoded if len(encoded) <= 80 else encoded[:77] + "..."

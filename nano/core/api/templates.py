@@ -2,9 +2,9 @@
 System template routes: ``/api/v1/templates/``.
 
 A system template maps an operating system name to the device set of
-new instances. Its values are the names Nano 1.x uses; ``none`` turns a
-USB controller or tablet off (Nano 1.x clients send ``""`` for that,
-which is accepted too).
+new instances, with the value names Nano 1.x uses. The value ``none``
+turns a USB controller or tablet off. Nano 1.x clients send ``""`` for
+that, which is accepted too.
 """
 
 import re

@@ -13,11 +13,12 @@ def zone_routes(api):
 
 def zone_status(api) -> dict:
     """
-    Return the zone's totals in Nano 1.x's shape: ``pools`` is
-    ``[disabled, enabled]``, ``cells`` is ``[offline, online]`` and
-    ``instances`` is ``[stopped, running, lost, migrating]``; memory and
-    disk are in bytes, speeds in bytes per second, ``start_time`` is
-    Core's start in UTC.
+    Return the zone's totals in Nano 1.x's shape.
+
+    ``pools`` is ``[disabled, enabled]``, ``cells`` is ``[offline,
+    online]`` and ``instances`` is ``[stopped, running, lost,
+    migrating]``. Memory and disk are in bytes, speeds in bytes per
+    second, and ``start_time`` is Core's start in UTC.
     """
     pools = api.state.pools.values()
     enabled = sum(1 for pool in pools if pool.enabled)

@@ -1,0 +1,326 @@
+"""
+Benchmark Core's REST API: signed GETs of one compute pool and of a
+10,000-pool list, against a bare Klein route that returns the same JSON
+in the same server process (the stack's ceiling).
+
+Usage: ``.venv/bin/python benchmarks/api.py [--seconds S]
+[--connections N] [--rounds R] [--json FILE]``
+
+The server runs in a child process on 127.0.0.1 with a real journal in
+a temporary directory, filled with 10,000 pools through
+``LiveProjection.record``. This process starts the load generators:
+processes running asyncio HTTP/1.1 clients on keep-alive connections,
+each client sending one request at a time. Every request to Core is
+signed with ``nano.signing.sign`` when it is sent. Scenarios alternate
+between Core and the bare route in each round, so that both see the
+same machine load.
+"""
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from nano.signing import Request, sign
+
+POOL_COUNT = 10_000
+API_ID = "benchmark"
+API_KEY = "benchmark-key-0123456789abcdef"
+SINGLE = "/api/v1/compute_pools/pool-00042"
+LIST = "/api/v1/compute_pools/"
+
+
+# --- server (child process) -------------------------------------------
+
+
+def serve(directory: Path) -> None:
+    """Serve Core's API and the bare routes; print both ports."""
+    from twisted.internet import reactor
+    from twisted.internet.defer import gatherResults
+    from twisted.web.server import Site
+
+    from nano.core.api import build_api
+    from nano.events import Journal, utc_time
+    from nano.events.core import CORE_EVENTS, ComputePoolCreated
+    from nano.projections import CoreProjection, LiveProjection
+
+    journal = Journal.open(directory / "journal", CORE_EVENTS, reactor)
+    live = LiveProjection(CoreProjection(), journal)
+    api = build_api(live, {API_ID: API_KEY}, reactor)
+
+    def fill():
+        time = utc_time(reactor.seconds())
+        recorded = [
+            live.record(
+                ComputePoolCreated(
+                    aggregate_id=f"pool-{index:05d}",
+                    time=time,
+                    network="net-1",
+                )
+            )
+            for index in range(POOL_COUNT)
+        ]
+        return gatherResults(recorded)
+
+    def listen(_):
+        core = reactor.listenTCP(
+            0, Site(api.resource()), interface="127.0.0.1"
+        )
+        bare = reactor.listenTCP(
+            0, Site(bare_app(api).resource()), interface="127.0.0.1"
+        )
+        print(core.getHost().port, bare.getHost().port, flush=True)
+
+    reactor.callWhenRunning(lambda: fill().addCallback(listen))
+    reactor.run()
+
+
+def bare_app(api):
+    """
+    Return a Klein app whose routes serialize the same data as Core's,
+    with no signature check, validation or error handling.
+    """
+    from klein import Klein
+
+    from nano.core.api.pools import pool_json
+
+    app = Klein()
+
+    def reply(request, data):
+        body = orjson.dumps({"error_code": 0, "message": "", "data": data})
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"content-length", b"%d" % len(body))
+        return body
+
+    @app.route(SINGLE, methods=["GET"])
+    def single(request):
+        return reply(request, pool_json(api.state.pools["pool-00042"]))
+
+    @app.route(LIST, methods=["GET"])
+    def listing(request):
+        pools = api.state.pools
+        return reply(
+            request, [pool_json(pools[name]) for name in sorted(pools)]
+        )
+
+    return app
+
+
+# --- load generator ----------------------------------------------------
+
+
+def request_bytes(port: int, path: str, signed: bool) -> bytes:
+    """Return one GET request, signed now when ``signed``."""
+    host = f"127.0.0.1:{port}"
+    headers = {"host": host}
+    if signed:
+        headers.update(
+            sign(
+                Request("GET", path, "", headers),
+                API_ID,
+                API_KEY,
+                datetime.now(UTC),
+            )
+        )
+    lines = [f"GET {path} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def client(port, path, signed, deadline, latencies):
+    """Send requests one at a time until ``deadline``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    while time.perf_counter() < deadline:
+        data = request_bytes(port, path, signed)
+        started = time.perf_counter()
+        writer.write(data)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = head[9:12]
+        if status != b"200":
+            raise RuntimeError(f"GET {path} returned {head!r}")
+        length = _content_length(head)
+        await reader.readexactly(length)
+        latencies.append(time.perf_counter() - started)
+    writer.close()
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            return int(value)
+    raise RuntimeError(f"reply without content-length: {head!r}")
+
+
+async def run_connections(port, path, signed, seconds, connections):
+    """
+    Return the elapsed time and the latencies (seconds) of
+    ``connections`` clients.
+    """
+    latencies: list[float] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(
+            client(port, path, signed, deadline, latencies)
+            for _ in range(connections)
+        )
+    )
+    return time.perf_counter() - started, latencies
+
+
+def run_generator(arguments):
+    """Run the clients of one load generator process."""
+    return asyncio.run(run_connections(*arguments))
+
+
+def run_scenario(generators, port, path, signed, arguments):
+    """
+    Return requests/s and sorted latencies of one scenario, with the
+    connections spread over the load generator processes.
+    """
+    count = arguments.generators
+    shares = [arguments.connections // count] * count
+    shares[0] += arguments.connections - sum(shares)
+    results = generators.map(
+        run_generator,
+        [(port, path, signed, arguments.seconds, share) for share in shares],
+    )
+    rate = sum(len(latencies) / elapsed for elapsed, latencies in results)
+    latencies = sorted(value for _, values in results for value in values)
+    return rate, latencies
+
+
+def percentile(values, fraction):
+    return values[min(len(values) - 1, int(len(values) * fraction))]
+
+
+# --- orchestration -----------------------------------------------------
+
+
+def start_server(directory: Path):
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(directory)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = server.stdout.readline()
+    if not line:
+        server.wait()
+        raise SystemExit(f"benchmark server exited with {server.returncode}")
+    core_port, bare_port = map(int, line.split())
+    return server, core_port, bare_port
+
+
+SCENARIOS = [
+    ("one pool", SINGLE),
+    (f"{POOL_COUNT:,} pools", LIST),
+]
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(server_pid, ports, arguments):
+    """Run every scenario ``rounds`` times; return merged results."""
+    results = {}
+    with multiprocessing.Pool(arguments.generators) as generators:
+        for _ in range(arguments.rounds):
+            for label, path in SCENARIOS:
+                for target, port, signed in [
+                    ("Core, signed", ports[0], True),
+                    ("bare Klein", ports[1], False),
+                ]:
+                    cpu_before = cpu_seconds(server_pid)
+                    rate, latencies = run_scenario(
+                        generators, port, path, signed, arguments
+                    )
+                    cpu = cpu_seconds(server_pid) - cpu_before
+                    entry = results.setdefault(
+                        (label, target), [[], [], 0.0, 0]
+                    )
+                    entry[0].append(rate)
+                    entry[1].extend(latencies)
+                    entry[2] += cpu
+                    entry[3] += len(latencies)
+    return results
+
+
+def report(results, arguments):
+    print(
+        f"{arguments.connections} connections from {arguments.generators} "
+        f"processes, {arguments.rounds} rounds of "
+        f"{arguments.seconds} s per scenario; {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        "| request | server | requests/s | p50 ms | p99 ms | of bare "
+        "| server CPU µs/request |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
+    rows = []
+    for label, _ in SCENARIOS:
+        bare_rate = sum(results[(label, "bare Klein")][0])
+        for target in ("Core, signed", "bare Klein"):
+            rates, latencies, cpu, count = results[(label, target)]
+            rate = sum(rates) / len(rates)
+            row = {
+                "request": label,
+                "server": target,
+                "requests_per_second": round(rate),
+                "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+                "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+                "of_bare": round(sum(rates) / bare_rate, 3),
+                "server_cpu_us": round(cpu / count * 1e6),
+            }
+            rows.append(row)
+            print(
+                f"| {label} | {target} | {row['requests_per_second']:,} | "
+                f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+                f"{row['of_bare']:.0%} | {row['server_cpu_us']:,} |"
+            )
+    if arguments.json:
+        Path(arguments.json).write_bytes(orjson.dumps(rows))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--generators",
+        type=int,
+        default=2,
+        help="load generator processes sharing the connections",
+    )
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", help="also write the results to FILE")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve:
+        serve(Path(arguments.serve))
+        return
+    with tempfile.TemporaryDirectory(prefix="nano-api-bench-") as directory:
+        server, *ports = start_server(Path(directory))
+        try:
+            report(measure(server.pid, ports, arguments), arguments)
+        finally:
+            os.kill(server.pid, signal.SIGTERM)
+            server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
