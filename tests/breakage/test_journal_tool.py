@@ -6,6 +6,8 @@ suite stays green until the defect is fixed, and then the mark must go.
 The journals are written line by line with the real line encoder.
 """
 
+import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,55 @@ def test_dump_table_one_line_per_event(capsys, tmp_path):
 
     assert status == 0
     assert len(out.splitlines()) == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RFC 3339 allows a lowercase 'z' (section 5.6), but --since "
+    "rejects it and asks to 'add Z for UTC'",
+)
+def test_dump_since_lowercase_z(capsys, tmp_path):
+    """A time ending in a lowercase z is UTC, as RFC 3339 allows."""
+    write_segment(tmp_path, 1, [POOL])
+
+    status, out, err = run(
+        capsys, "dump", tmp_path, "--since", "2026-12-04T16:00:00z"
+    )
+
+    assert status == 0
+    assert err == ""
+    assert len(out.splitlines()) == 1
+
+
+class InterruptedTerminal(io.StringIO):
+    """A terminal on which the user presses Ctrl-C at the prompt."""
+
+    def isatty(self):
+        return True
+
+    def readline(self, *args):
+        raise KeyboardInterrupt()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Ctrl-C at repair's [y/N] prompt ends nano-journal with a "
+    "KeyboardInterrupt traceback (tools/journal/_repair.py, _confirm)",
+)
+def test_repair_interrupted_at_prompt(capsys, monkeypatch, tmp_path):
+    """Ctrl-C at the prompt cancels the repair with a message."""
+    segment = write_segment(tmp_path / "journal", 1, [POOL, POOL])
+    damaged = segment.read_bytes().replace(b"pool-1", b"pool-2", 1)
+    segment.write_bytes(damaged)
+    monkeypatch.setattr(sys, "stdin", InterruptedTerminal())
+
+    try:
+        status, out, _ = run(capsys, "repair", tmp_path / "journal")
+    except KeyboardInterrupt:
+        # Caught here, because an escaping one would stop pytest itself.
+        pytest.fail("KeyboardInterrupt escaped from nano-journal")
+
+    assert status != 0
+    assert "cancelled" in out
+    assert segment.read_bytes() == damaged
+    assert list(tmp_path.iterdir()) == [tmp_path / "journal"]
