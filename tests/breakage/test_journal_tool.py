@@ -7,6 +7,8 @@ The journals are written line by line with the real line encoder.
 """
 
 import io
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -218,3 +220,29 @@ def test_repair_interrupted_at_prompt(capsys, monkeypatch, tmp_path):
     assert "cancelled" in out
     assert segment.read_bytes() == damaged
     assert list(tmp_path.iterdir()) == [tmp_path / "journal"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="a FIFO named like a segment is read as one, so verify blocks "
+    "forever in open() instead of reporting a file that is not a segment",
+)
+def test_verify_fifo_segment_does_not_block(tmp_path):
+    """verify reports a FIFO named like a segment instead of blocking."""
+    write_segment(tmp_path, 1, [POOL])
+    os.mkfifo(tmp_path / segment_name(2))
+    command = "from tools.journal import main; raise SystemExit(main())"
+
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-c", command, "verify", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=3,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("nano-journal verify still ran after 3 s")
+
+    assert finished.returncode == 1
+    assert segment_name(2) in finished.stdout + finished.stderr

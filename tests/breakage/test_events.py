@@ -1,0 +1,89 @@
+"""
+Defects found in the event store's library functions.
+
+Each test shows one defect and is marked ``xfail(strict=True)``, so the
+suite stays green until the defect is fixed, and then the mark must go.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from nano.events import _tools as tools
+from nano.events import repair
+from nano.events._lines import encode_line, segment_name
+
+POOL = {
+    "type": "ComputePoolCreated",
+    "version": 1,
+    "time": "2026-12-04T16:00:00.000000Z",
+    "aggregate_id": "pool-1",
+    "task_id": None,
+    "data": {
+        "storage": None,
+        "network": None,
+        "failover": False,
+        "enabled": True,
+    },
+}
+
+
+def damaged_journal(directory: Path) -> None:
+    """Write two segments of two lines and damage the second segment."""
+    directory.mkdir()
+    for first in (1, 3):
+        lines = [encode_line(seq, POOL) for seq in (first, first + 1)]
+        (directory / segment_name(first)).write_bytes(b"".join(lines))
+    damaged = directory / segment_name(3)
+    damaged.write_bytes(damaged.read_bytes().replace(b"pool-1", b"pool-2", 1))
+
+
+def record_syncs(monkeypatch) -> list[str]:
+    """
+    Record the path of every fsync and fdatasync, and ``CUT`` when
+    repair starts cutting the journal, in the order they happen.
+    """
+    calls = []
+
+    def recording(original):
+        def sync(fd):
+            calls.append(os.readlink(f"/proc/self/fd/{fd}"))
+            return original(fd)
+
+        return sync
+
+    def cut(directory, damaged):
+        calls.append("CUT")
+        return original_cut(directory, damaged)
+
+    original_cut = tools._cut_from
+    monkeypatch.setattr(os, "fsync", recording(os.fsync))
+    monkeypatch.setattr(os, "fdatasync", recording(os.fdatasync))
+    monkeypatch.setattr(tools, "_cut_from", cut)
+    return calls
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="repair copies the journal with shutil.copytree and syncs only "
+    "the backup's parent directory, not the copied files or the backup "
+    "directory, before it cuts the journal durably "
+    "(nano/events/_tools.py, repair)",
+)
+def test_repair_syncs_backup_before_cut(tmp_path, monkeypatch):
+    """Every backup file and the backup directory are synced before the cut."""
+    journal = tmp_path / "journal"
+    backup = tmp_path / "backup"
+    damaged_journal(journal)
+    calls = record_syncs(monkeypatch)
+
+    result = repair(journal, backup)
+
+    assert result is not None
+    assert "CUT" in calls
+    synced_before_cut = calls[: calls.index("CUT")]
+    for path in sorted(backup.iterdir()):
+        if path.name.startswith("journal-"):
+            assert str(path) in synced_before_cut
+    assert str(backup) in synced_before_cut
