@@ -1,0 +1,174 @@
+"""Build a Cell process from its directories and options."""
+
+import os
+from pathlib import Path
+
+import attrs
+from twisted.application.service import MultiService
+
+from nano.cell.libvirt import Host
+from nano.cell.storage import LocalStorage, StorageError
+from nano.config import ConfigError
+from nano.events import Journal, JournalCorruptError, JournalLockedError
+from nano.events.cell import CELL_EVENTS
+from nano.fabric import CellFabric, FabricConfig, Session
+from nano.messages import NANO_MESSAGES
+from nano.projections import CellProjection, LiveProjection
+
+from ._book import InstanceBook
+from ._handlers import InstanceHandlers
+from ._lifecycle import Lifecycle
+from ._reporter import StatusReporter
+from ._settings import load_cell_settings
+from .service import CellService
+
+JOURNAL_DIRECTORY = "journal"
+CONSOLE_DIRECTORY = "consoles"
+FABRIC_CONFIG_NAME = "domain.cfg"
+
+
+class StartupError(Exception):
+    """The Cell cannot start; the message names the problem and the fix."""
+
+
+@attrs.frozen(kw_only=True)
+class CellOptions:
+    """
+    What the command line chose.
+
+    :ivar core: Core's ``(host, port)``, or ``None`` to find it by
+        multicast.
+    :ivar libvirt_uri: overrides ``cell.cfg`` when not ``None``, and so
+        does ``domain_type``.
+    """
+
+    config: Path
+    data: Path
+    name: str
+    core: tuple | None = None
+    interface: str | None = None
+    libvirt_uri: str | None = None
+    domain_type: str | None = None
+
+
+def build_cell(options, reactor, host=None, storage=None):
+    """
+    Read the Cell's settings and journal, and build its services: the
+    libvirt host, the Cell service, the status reporter and the fabric,
+    started in that order.
+
+    :param host: a :class:`Host` to use in place of one on the
+        configured URI (for tests), and ``storage`` likewise.
+    :raises StartupError: naming what is wrong and how to fix it.
+    """
+    settings, fabric_config = _read_config(options)
+    consoles = _directory(Path(options.data).absolute() / CONSOLE_DIRECTORY)
+    if storage is None:
+        _directory(Path(settings.storage_directory))
+        storage = _storage(reactor, settings.storage_directory)
+    if host is None:
+        host = Host(reactor, settings.libvirt_uri)
+    journal = _open_journal(Path(options.data) / JOURNAL_DIRECTORY, reactor)
+    parts = assemble(
+        reactor,
+        options.name,
+        settings,
+        journal,
+        host,
+        storage,
+        str(consoles),
+        fabric_config.request_timeout,
+    )
+    fabric = CellFabric(
+        reactor, fabric_config, parts.session, options.name, options.core
+    )
+    cell = MultiService()
+    for child in (host, parts.service, parts.reporter, fabric):
+        child.setServiceParent(cell)
+    cell.parts = parts
+    cell.fabric = fabric
+    return cell
+
+
+@attrs.frozen
+class CellParts:
+    """The pieces of a Cell, for the fabric and for tests."""
+
+    service: CellService
+    handlers: InstanceHandlers
+    reporter: StatusReporter
+    session: Session
+    book: InstanceBook
+
+
+def assemble(
+    clock, name, settings, journal, host, storage, consoles, timeout=10.0
+):
+    """
+    Wire a Cell's pieces around an open journal, a host and a volume
+    store; the caller connects ``session`` to a fabric endpoint.
+    """
+    live = LiveProjection(CellProjection(), journal)
+    book = InstanceBook(live, clock, None, name)
+    service = CellService(book, host, None, journal, clock)
+    book.notify = service.notify
+    handlers = InstanceHandlers(
+        book, host, storage, settings, consoles, service.ready
+    )
+    service.lifecycle = Lifecycle(book, host, handlers)
+    session = Session(clock, NANO_MESSAGES, service, timeout)
+    service.session = session
+    handlers.register(session)
+    reporter = StatusReporter(
+        clock, host, storage, book, service.notify, settings.instance_limit
+    )
+    return CellParts(service, handlers, reporter, session, book)
+
+
+def _read_config(options):
+    config = Path(options.config)
+    try:
+        settings = load_cell_settings(
+            config,
+            options.data,
+            libvirt_uri=options.libvirt_uri,
+            domain_type=options.domain_type,
+        )
+        fabric_config = FabricConfig.from_file(config / FABRIC_CONFIG_NAME)
+    except ConfigError as error:
+        raise StartupError(str(error)) from None
+    if options.interface is not None:
+        fabric_config = attrs.evolve(
+            fabric_config, interface=options.interface
+        )
+    return settings, fabric_config
+
+
+def _directory(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise StartupError(
+            f"cannot create directory {path}: {error.strerror}; create it "
+            "or choose another --data directory or storage_directory"
+        ) from None
+    return path
+
+
+def _storage(reactor, directory):
+    try:
+        return LocalStorage(reactor, directory)
+    except StorageError as error:
+        raise StartupError(str(error)) from None
+
+
+def _open_journal(directory, reactor):
+    try:
+        return Journal.open(directory, CELL_EVENTS, reactor)
+    except (JournalCorruptError, JournalLockedError) as error:
+        raise StartupError(str(error)) from None
+    except OSError as error:
+        raise StartupError(
+            f"cannot open the journal in {directory}: {error.strerror}; "
+            "check that the --data directory is writable"
+        ) from None

@@ -1,0 +1,518 @@
+"""
+The Cell's request handlers. Each is a small saga: it journals what it
+is about to do, acts through the libvirt host and the volume store, and
+on a failure undoes its steps in reverse order and journals the outcome.
+"""
+
+import contextlib
+import os
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from nano.cell.libvirt import (
+    DomainNotFound,
+    DomainNotRunning,
+    DomainRunning,
+    DomainState,
+    HypervisorError,
+    InvalidDomainSpec,
+)
+from nano.cell.storage import StorageError, VolumeNotFound
+from nano.events import JournalWriteError
+from nano.events.cell import (
+    InstanceCreated,
+    InstanceCreateFailed,
+    InstanceCreating,
+    InstanceDeleted,
+    InstanceDeleteFailed,
+    InstanceDeleting,
+    VolumeCreated,
+    VolumeDeleted,
+)
+from nano.fabric import ErrorReply
+from nano.messages import (
+    CreateInstanceRequest,
+    CreateInstanceResponse,
+    DeleteInstanceRequest,
+    DeleteInstanceResponse,
+    GetInstanceStatusRequest,
+    GetInstanceStatusResponse,
+    StartInstanceRequest,
+    StartInstanceResponse,
+    StopInstanceRequest,
+    StopInstanceResponse,
+)
+from nano.messages import (
+    InstanceDeleted as DeletedNotice,
+)
+
+from ._instances import (
+    InvalidInstance,
+    check_disk_count,
+    check_instance_id,
+    describe,
+    device_set,
+    domain_name,
+    domain_spec,
+    instance_xml,
+    volume_name,
+)
+
+_REBOOT = 0  # virDomainRebootFlagValues: the hypervisor's default method
+
+
+class CellError(Exception):
+    """A request cannot be done; the message says why and what to do."""
+
+
+#: Failures that a request reports to Core as an error reply, without a
+#: traceback in the log.
+EXPECTED = (
+    CellError,
+    InvalidInstance,
+    InvalidDomainSpec,
+    HypervisorError,
+    StorageError,
+    JournalWriteError,
+)
+
+
+class InstanceHandlers:
+    """
+    Creates, starts, stops and deletes instances for Core.
+
+    :param book: the :class:`~nano.cell._book.InstanceBook`.
+    :param host: the connected :class:`~nano.cell.libvirt.Host`.
+    :param storage: the :class:`~nano.cell.storage.LocalStorage`.
+    :param settings: the :class:`~nano.cell._settings.CellSettings`.
+    :param console_directory: where serial console logs are written.
+    :param ready: returns a Deferred that fires once the Cell has
+        reconciled its journal with libvirt; requests wait for it.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self, book, host, storage, settings, console_directory, ready
+    ):
+        self._book = book
+        self._host = host
+        self._storage = storage
+        self._settings = settings
+        self._console_directory = console_directory
+        self._ready = ready
+
+    def register(self, session):
+        """Handle the instance requests that arrive on ``session``."""
+        session.handle(CreateInstanceRequest, self._handler(self.create))
+        session.handle(DeleteInstanceRequest, self._handler(self.delete))
+        session.handle(StartInstanceRequest, self._handler(self.start))
+        session.handle(StopInstanceRequest, self._handler(self.stop))
+        session.handle(GetInstanceStatusRequest, self._handler(self.status))
+
+    def console_log(self, instance_id):
+        """Return the path of an instance's serial console log."""
+        return os.path.join(self._console_directory, f"{instance_id}.log")
+
+    def _handler(self, operation):
+        def handle(peer, request):
+            return Deferred.fromCoroutine(self._run(operation, request))
+
+        return handle
+
+    async def _run(self, operation, request):
+        await self._ready()
+        lock = self._book.lock(request.instance_id)
+        await lock.acquire()
+        try:
+            return await operation(request)
+        except EXPECTED as error:
+            self.log.warn(
+                "{type} for instance {instance_id} failed: {error}",
+                type=request.type_name,
+                instance_id=request.instance_id,
+                error=str(error),
+            )
+            return ErrorReply(error=f"{request.type_name} failed: {error}")
+        finally:
+            lock.release()
+
+    # Create
+
+    async def create(self, request):
+        """
+        Create an instance's volumes and domain, and start it if asked.
+
+        Any failure removes what was made, in reverse order, and journals
+        ``InstanceCreateFailed``.
+        """
+        existing = self._book.get(request.instance_id)
+        if existing is not None:
+            return self._repeated_create(request, existing)
+        devices = self._check_create(request)
+        await self._book.record(
+            InstanceCreating,
+            request.instance_id,
+            request.task_id,
+            **_creating_fields(request, devices),
+        )
+        made = _Made()
+        try:
+            await self._build(request, made)
+        except Exception as error:
+            await self._roll_back_create(request, made, error)
+            raise CellError(
+                f"creating instance {request.instance_id} failed and was "
+                f"rolled back: {_message(error)}"
+            ) from error
+        instance = self._book.get(request.instance_id)
+        self.log.info(
+            "Created instance {instance_id} ({name}) for task {task_id}",
+            instance_id=instance.id,
+            name=instance.name,
+            task_id=request.task_id,
+        )
+        return CreateInstanceResponse(
+            task_id=request.task_id,
+            instance_id=instance.id,
+            instance=describe(instance),
+        )
+
+    def _repeated_create(self, request, existing):
+        if existing.task_id == request.task_id:
+            # The same task asked again (its reply was lost): no new work.
+            return CreateInstanceResponse(
+                task_id=request.task_id,
+                instance_id=existing.id,
+                instance=describe(existing),
+            )
+        raise CellError(
+            f"instance {existing.id} exists already on this Cell, created "
+            f"by task {existing.task_id}; use a new instance id"
+        )
+
+    def _check_create(self, request):
+        check_instance_id(request.instance_id)
+        devices = device_set(request.template)
+        check_disk_count(devices, len(request.disks))
+        limit = self._settings.instance_limit
+        if len(self._book.instances()) >= limit:
+            raise CellError(
+                f"this Cell holds {limit} instances, its instance_limit; "
+                "choose another Cell or raise instance_limit in cell.cfg"
+            )
+        if request.image is not None and not os.path.isabs(request.image):
+            raise InvalidInstance(
+                f"invalid image {request.image!r}: must be an absolute path "
+                "of a qcow2 or raw image on the Cell"
+            )
+        # Check cores, memory and MAC now, before anything is journalled.
+        domain_spec(
+            _Preview(request, devices),
+            self._settings,
+            ["/" + volume_name(request.instance_id, 0)],
+            None,
+        )
+        return devices
+
+    async def _build(self, request, made):
+        instance_id, task_id = request.instance_id, request.task_id
+        paths = []
+        for index, size in enumerate(request.disks):
+            name = volume_name(instance_id, index)
+            paths.append(await self._create_volume(request, index, name))
+            made.volumes.append(name)
+            await self._book.record(
+                VolumeCreated, instance_id, task_id, volume=name, size=size
+            )
+        instance = self._book.get(instance_id)
+        spec = domain_spec(
+            instance, self._settings, paths, self.console_log(instance_id)
+        )
+        guest = await self._host.define(instance_xml(spec, paths))
+        made.guest = guest
+        await self._book.record(
+            InstanceCreated, instance_id, task_id, domain=guest.name
+        )
+        if request.start:
+            await guest.start()
+            made.started = True
+            await self._book.power(instance_id, "running", task_id=task_id)
+
+    def _create_volume(self, request, index, name):
+        size = request.disks[index]
+        if index == 0 and request.image is not None:
+            return self._storage.create_from_image(name, request.image, size)
+        return self._storage.create(name, size)
+
+    async def _roll_back_create(self, request, made, error):
+        instance_id = request.instance_id
+        self.log.warn(
+            "Creating instance {instance_id} failed: {error}; rolling back",
+            instance_id=instance_id,
+            error=_message(error),
+        )
+        if made.started:
+            await self._quietly(made.guest.destroy(), DomainNotRunning)
+        if made.guest is not None:
+            await self._quietly(made.guest.undefine(), DomainNotFound)
+        for name in reversed(made.volumes):
+            await self._delete_volume(instance_id, name, request.task_id)
+        await self._book.record(
+            InstanceCreateFailed,
+            instance_id,
+            request.task_id,
+            error=_message(error),
+        )
+
+    async def _quietly(self, deferred, *harmless):
+        """Wait for a compensation; log its failure and go on."""
+        try:
+            await deferred
+        except harmless:
+            pass
+        except Exception as error:
+            self.log.error(
+                "A rollback step failed, and may have left something "
+                "behind: {error}",
+                error=_message(error),
+            )
+
+    async def _delete_volume(self, instance_id, name, task_id):
+        with contextlib.suppress(VolumeNotFound):
+            await self._storage.delete(name)
+        instance = self._book.get(instance_id)
+        if instance is not None and name in instance.volumes:
+            await self._book.record(
+                VolumeDeleted, instance_id, task_id, volume=name
+            )
+
+    # Delete
+
+    async def delete(self, request):
+        """
+        Stop the instance's domain if it runs, undefine it and delete its
+        volumes. A delete that failed part way can be sent again.
+        """
+        instance = self._require(request.instance_id)
+        if instance.state == "creating":
+            raise CellError(
+                f"instance {instance.id} is being created; wait for the "
+                "create to finish"
+            )
+        await self._book.record(InstanceDeleting, instance.id, request.task_id)
+        try:
+            await self.remove(instance, request.task_id)
+        except EXPECTED as error:
+            state = await self._state_after_failure(instance)
+            await self._book.record(
+                InstanceDeleteFailed,
+                instance.id,
+                request.task_id,
+                error=_message(error),
+                state=state,
+            )
+            raise
+        await self.finish_delete(instance, request.task_id)
+        return DeleteInstanceResponse(
+            task_id=request.task_id, instance_id=instance.id
+        )
+
+    async def remove(self, instance, task_id):
+        """
+        Remove an instance's domain, if it is the instance's, and every
+        volume it may have, whether journalled or not.
+        """
+        guest = await self._lookup(instance.id)
+        if guest is not None:
+            if await guest.state() is not DomainState.STOPPED:
+                with contextlib.suppress(DomainNotRunning):
+                    await guest.destroy()
+            await guest.undefine()
+        for index in range(len(instance.disks)):
+            name = volume_name(instance.id, index)
+            await self._delete_volume(instance.id, name, task_id)
+
+    async def finish_delete(self, instance, task_id):
+        """Journal that an instance is gone, then tell Core."""
+        await self._book.record(InstanceDeleted, instance.id, task_id)
+        self.log.info(
+            "Deleted instance {instance_id} ({name})",
+            instance_id=instance.id,
+            name=instance.name,
+        )
+        self._book.notify(
+            DeletedNotice(
+                cell=self._book.cell, instance_id=instance.id, task_id=task_id
+            )
+        )
+
+    async def _lookup(self, instance_id):
+        """Return the instance's :class:`Guest`, or ``None``."""
+        try:
+            guest = await self._host.lookup(domain_name(instance_id))
+        except DomainNotFound:
+            return None
+        if guest.uuid != instance_id:
+            raise CellError(
+                f"domain {guest.name} has UUID {guest.uuid}, not instance "
+                f"{instance_id}: it was not made by Nano; rename or remove "
+                "it with virsh"
+            )
+        return guest
+
+    async def _state_after_failure(self, instance):
+        try:
+            guest = await self._lookup(instance.id)
+            if guest is None:
+                return "deleting"
+            state = await guest.state()
+        except EXPECTED:
+            return "deleting"
+        return "running" if state is DomainState.RUNNING else "stopped"
+
+    # Start, stop, status
+
+    async def start(self, request):
+        """Start a stopped instance."""
+        instance = self._require(request.instance_id)
+        self._require_state(instance, ("stopped", "running"), "start")
+        guest = await self._require_guest(instance)
+        with contextlib.suppress(DomainRunning):
+            await guest.start()
+        await self._book.power(instance.id, "running", task_id=request.task_id)
+        return StartInstanceResponse(
+            task_id=request.task_id, instance_id=instance.id, state="running"
+        )
+
+    async def stop(self, request):
+        """
+        Stop or restart an instance: by ACPI, or at once with ``force``.
+        """
+        instance = self._require(request.instance_id)
+        self._require_state(instance, ("stopped", "running"), "stop")
+        guest = await self._require_guest(instance)
+        if request.reboot:
+            await self._reboot(guest, request.force)
+            state = "running"
+        elif request.force:
+            await self._destroy(guest)
+            await self._book.power(
+                instance.id, "stopped", "destroyed", request.task_id
+            )
+            state = "stopped"
+        else:
+            await self._shut_down(guest)
+            state = self._book.get(instance.id).state
+        return StopInstanceResponse(
+            task_id=request.task_id, instance_id=instance.id, state=state
+        )
+
+    async def _reboot(self, guest, force):
+        if force:
+            # The host drops the STOPPED event that a STARTED one follows.
+            await self._destroy(guest)
+            await guest.start()
+        else:
+            await self._host.call(
+                "reboot", guest.name, _reboot_domain, guest.uuid
+            )
+
+    async def _destroy(self, guest):
+        with contextlib.suppress(DomainNotRunning):
+            await guest.destroy()
+
+    async def _shut_down(self, guest):
+        with contextlib.suppress(DomainNotRunning):
+            await guest.shutdown()
+
+    async def status(self, request):
+        """Describe an instance, with the CPU time of a running domain."""
+        instance = self._require(request.instance_id)
+        cpu_time = 0
+        if instance.state == "running":
+            guest = await self._require_guest(instance)
+            cpu_time = (await guest.info()).cpu_time
+        return GetInstanceStatusResponse(
+            instance_id=instance.id,
+            instance=describe(instance),
+            cpu_time=cpu_time,
+            task_id=request.task_id,
+        )
+
+    def _require(self, instance_id):
+        instance = self._book.get(instance_id)
+        if instance is None:
+            raise CellError(f"instance {instance_id} not found on this Cell")
+        return instance
+
+    def _require_state(self, instance, states, action):
+        if instance.state not in states:
+            raise CellError(
+                f"cannot {action} instance {instance.id}: it is "
+                f"{instance.state}, and must be {' or '.join(states)}"
+            )
+
+    async def _require_guest(self, instance):
+        guest = await self._lookup(instance.id)
+        if guest is None:
+            raise CellError(
+                f"instance {instance.id} has no libvirt domain "
+                f"{domain_name(instance.id)}: it was removed outside Nano; "
+                "delete the instance"
+            )
+        return guest
+
+
+class _Made:
+    """What a create has made so far, for its rollback."""
+
+    def __init__(self):
+        self.volumes = []
+        self.guest = None
+        self.started = False
+
+
+class _Preview:
+    """A request in the shape of a journalled instance, for checks."""
+
+    def __init__(self, request, devices):
+        self.id = request.instance_id
+        self.name = request.name
+        self.cores = request.cores
+        self.memory = request.memory
+        self.mac = request.mac
+        for field, value in _device_fields(devices).items():
+            setattr(self, field, value)
+
+
+def _device_fields(devices):
+    return {
+        "disk_bus": devices.disk_bus,
+        "nic_model": devices.nic_model,
+        "display": devices.display,
+        "control": devices.control,
+        "usb": devices.usb,
+        "tablet": devices.tablet,
+    }
+
+
+def _creating_fields(request, devices):
+    return {
+        "name": request.name,
+        "cores": request.cores,
+        "memory": request.memory,
+        "disks": tuple(request.disks),
+        "mac": request.mac,
+        "image": request.image,
+        **_device_fields(devices),
+    }
+
+
+def _reboot_domain(connection, uuid):
+    connection.lookupByUUIDString(uuid).reboot(_REBOOT)
+
+
+def _message(error):
+    return getattr(error, "message", None) or str(error) or repr(error)
