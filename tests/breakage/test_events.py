@@ -9,10 +9,14 @@ import os
 from pathlib import Path
 
 import pytest
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.task import Clock
 
 from nano.events import _tools as tools
-from nano.events import repair
+from nano.events import repair, utc_time
+from nano.events._journal import open_journal
 from nano.events._lines import encode_line, segment_name
+from nano.events.core import CORE_EVENTS, ComputePoolCreated
 
 POOL = {
     "type": "ComputePoolCreated",
@@ -87,3 +91,43 @@ def test_repair_syncs_backup_before_cut(tmp_path, monkeypatch):
         if path.name.startswith("journal-"):
             assert str(path) in synced_before_cut
     assert str(backup) in synced_before_cut
+
+
+class InlineThread:
+    """Run the journal's writes at once, in the calling thread."""
+
+    def run(self, function, *args):
+        return maybeDeferred(function, *args)
+
+    def stop(self):
+        pass
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Journal.read(-1) raises JournalCorruptError for a healthy "
+    "journal ('the journal ends before seq ...'), which tells the "
+    "operator to run nano-journal repair",
+)
+def test_read_negative_position_not_damage(tmp_path):
+    """A negative position is an invalid argument, not journal damage."""
+    clock = Clock()
+    journal = open_journal(
+        tmp_path / "journal", CORE_EVENTS, clock, InlineThread(), 2**20
+    )
+    event = ComputePoolCreated(
+        time=utc_time(1_796_400_000), aggregate_id="pool-1", task_id=None
+    )
+    journal.append(event)
+    journal.append(event)
+    clock.advance(0)
+
+    try:
+        seqs = [seq for seq, _ in journal.read(-1)]
+    except ValueError:
+        return
+    finally:
+        journal.close()
+        clock.advance(0)
+
+    assert seqs == [1, 2]
