@@ -131,3 +131,34 @@ def test_read_negative_position_not_damage(tmp_path):
         clock.advance(0)
 
     assert seqs == [1, 2]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Journal.open creates missing directories with mkdir(parents="
+    "True) and never syncs their parents, so the first acknowledged "
+    "events can vanish with their directory after a power cut",
+)
+def test_open_syncs_created_directories(tmp_path, monkeypatch):
+    """Directories that open creates are synced into their parents."""
+    calls = record_syncs(monkeypatch)
+    clock = Clock()
+    journal = open_journal(
+        tmp_path / "data" / "journal",
+        CORE_EVENTS,
+        clock,
+        InlineThread(),
+        2**20,
+    )
+    event = ComputePoolCreated(
+        time=utc_time(1_796_400_000), aggregate_id="pool-1", task_id=None
+    )
+    journal.append(event).addCallback(calls.append)
+    clock.advance(0)
+    journal.close()
+    clock.advance(0)
+
+    assert 1 in calls
+    synced_before_ack = calls[: calls.index(1)]
+    assert str(tmp_path) in synced_before_ack
+    assert str(tmp_path / "data") in synced_before_ack
