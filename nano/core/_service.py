@@ -88,12 +88,26 @@ class CoreService(MultiService):
             )
 
     def stopService(self):
-        """Stop listening, then close the journal."""
+        """
+        Stop listening, write a snapshot so that the next start replays
+        less, and close the journal.
+        """
         super().stopService()
         stopped = self.port.stopListening() if self.port else None
         if stopped is None:
-            return self.journal.close()
-        return stopped.addCallback(lambda _: self.journal.close())
+            return self._close()
+        return stopped.addCallback(lambda _: self._close())
+
+    def _close(self):
+        live = self.api.live
+        if live.current.position > 0:
+            try:
+                path = live.compact()
+            except OSError:
+                self.log.failure("Could not write a snapshot on stop")
+            else:
+                self.log.info("Wrote snapshot {path}", path=str(path))
+        return self.journal.close()
 
 
 def build_core(

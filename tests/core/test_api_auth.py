@@ -2,6 +2,7 @@
 
 from api_helpers import API_ID, API_KEY, HOST, ApiTestCase
 
+from nano.events import JournalClosedError
 from nano.signing import MAX_CLOCK_SKEW, Request, sign
 
 
@@ -109,3 +110,29 @@ class RoutingTests(ApiTestCase):
         reply = self.call("PATCH", "/api/v1/compute_pools/")
         self.assert_error(reply, 405, "PATCH", "GET")
         self.assertIn("GET", reply.headers.getRawHeaders("allow")[0])
+
+
+class ServerErrorTests(ApiTestCase):
+    """A bug gets 500 and a journal failure 503, both logged."""
+
+    def test_bug_is_500_and_logged(self):
+        """An exception in a handler gets 500 and its traceback logged."""
+
+        def broken(body):
+            raise ZeroDivisionError("division by zero")
+
+        self.api.add_routes([("GET", "/broken/", broken)])
+        reply = self.call("GET", "/api/v1/broken/")
+        self.assert_error(reply, 500, "internal error", "Core's log")
+        self.assertNotIn("division", reply.message)
+        logged = self.flushLoggedErrors(ZeroDivisionError)
+        self.assertEqual(len(logged), 1)
+
+    def test_journal_failure_is_503(self):
+        """A change the journal cannot write gets 503 and is not made."""
+        self.journal.close()
+        self.clock.advance(0)
+        reply = self.call("POST", "/api/v1/compute_pools/a")
+        self.assert_error(reply, 503, "the change was not saved")
+        self.assertEqual(len(self.flushLoggedErrors(JournalClosedError)), 1)
+        self.assertNotIn("a", self.live.current.state.pools)

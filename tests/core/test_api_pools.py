@@ -74,6 +74,16 @@ class PoolTests(ApiTestCase):
             [pool["name"] for pool in reply.data], ["a", "b", "c"]
         )
 
+    def test_list_follows_changes(self):
+        """A list read after a change shows the change."""
+        self.create("a")
+        self.assertEqual(len(self.call("GET", POOLS).data), 1)
+        self.create("b")
+        self.assert_ok(self.call("PUT", POOLS + "a", {"enable": False}))
+        reply = self.call("GET", POOLS)
+        self.assertEqual([pool["name"] for pool in reply.data], ["a", "b"])
+        self.assertFalse(reply.data[0]["enabled"])
+
     def test_create_existing(self):
         """Creating a pool that exists gets 409 and changes nothing."""
         self.create("a", {"network": "first"})

@@ -135,7 +135,11 @@ def test_restart_keeps_state(core):
     assert core.process.returncode == -signal.SIGTERM
     assert "Server Shut Down." in core.log()
 
+    snapshots = list((core.root / "data" / "journal").glob("snapshot-*"))
+    assert len(snapshots) == 1
+
     core.start()
+    assert "(snapshot at 6, 0 events replayed)" in core.log()
     status, reply = core.call("GET", "/api/v1/compute_pools/")
     assert status == 200
     assert [pool["name"] for pool in reply["data"]] == ["alpha"]

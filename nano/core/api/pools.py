@@ -46,7 +46,8 @@ def pool_json(pool) -> dict:
     return {
         "name": pool.name,
         "enabled": pool.enabled,
-        # TODO: count the pool's Cells once Core tracks Cells.
+        # TODO: count the pool's Cells once Core tracks Cells, and then
+        # rebuild PoolRoutes.list's cached list when Cells change too.
         "cells": 0,
         "storage": pool.storage or "",
         "network": pool.network or "",
@@ -59,11 +60,22 @@ class PoolRoutes:
 
     def __init__(self, api):
         self.api = api
+        self._listed_pools = None
+        self._listing = []
 
     def list(self, body):
-        """Return every pool, sorted by name."""
+        """
+        Return every pool, sorted by name.
+
+        The list is built once per version of the state's pool map,
+        which is replaced, never changed, so repeated reads of a large
+        list cost only its serialization.
+        """
         pools = self.api.state.pools
-        return [pool_json(pools[name]) for name in sorted(pools)]
+        if pools is not self._listed_pools:
+            self._listing = [pool_json(pools[name]) for name in sorted(pools)]
+            self._listed_pools = pools
+        return self._listing
 
     def get(self, body, pool):
         """Return one pool."""
