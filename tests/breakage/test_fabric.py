@@ -6,6 +6,10 @@ suite stays green until the defect is fixed, and then the mark must go.
 The tests run on a ``task.Clock`` with the in-memory network.
 """
 
+import shutil
+import subprocess
+import sys
+
 import pytest
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
@@ -160,3 +164,62 @@ def test_wrong_field_type_gets_error_reply():
     assert handled == []
     assert len(results) == 1
     assert results[0].check(RemoteError)
+
+
+# Runs inside "unshare -rn": only loopback, no default route, and no
+# multicast, because the Cell is given Core's address.
+FIXED_CORE_CELL = """
+import sys
+from twisted.internet import reactor
+from nano.fabric import (
+    CellFabric, Endpoint, FabricConfig, MessageRegistry, Session,
+)
+config = FabricConfig(secret=bytes(range(32)))
+core = Endpoint(reactor, config, Session(reactor, MessageRegistry()), "Core")
+port = reactor.listenUDP(0, core, interface="127.0.0.1").getHost().port
+session = Session(reactor, MessageRegistry())
+cell = CellFabric(reactor, config, session, "Cell_1", ("127.0.0.1", port))
+
+def check():
+    print("connected" if cell.connector.peer else "not connected")
+    reactor.stop()
+
+def start():
+    try:
+        cell.startService()
+    except Exception as error:
+        print(f"{type(error).__name__}: {error}")
+        reactor.stop()
+        return
+    reactor.callLater(2, check)
+
+reactor.callWhenRunning(start)
+reactor.run()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="CellFabric resolves the discovery interface even when Core's "
+    "address is given, so on a host with no default route the --core "
+    "fallback fails with 'no IPv4 default route; ... give Core's "
+    "address with --core HOST:PORT'",
+)
+def test_fixed_core_without_default_route():
+    """A Cell given Core's address connects on a host with no default route."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1)")
+    probe = subprocess.run(["unshare", "-rn", "true"], check=False)
+    if probe.returncode != 0:
+        pytest.skip("unshare -rn is not permitted here")
+    script = f'ip link set lo up && exec "{sys.executable}" -c "$0"'
+
+    finished = subprocess.run(
+        ["unshare", "-rn", "sh", "-c", script, FIXED_CORE_CELL],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+
+    assert finished.stdout.strip() == "connected", finished.stdout
