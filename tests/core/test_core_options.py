@@ -111,6 +111,16 @@ class MakeServiceTests(SynchronousTestCase):
             tap.makeService(self.options(), MemoryReactorClock())
         self.assertIn("journal", str(raised.exception.code))
 
+    def test_locked_journal_exits(self):
+        """A data directory in use by another Core stops start-up."""
+        first = tap.makeService(self.options(), MemoryReactorClock())
+        self.addCleanup(self.close_journal, first.journal)
+        with self.assertRaises(SystemExit) as raised:
+            tap.makeService(self.options(), MemoryReactorClock())
+        message = str(raised.exception.code)
+        self.assertIn("nano-core: cannot start", message)
+        self.assertIn(str(self.root / "data" / "journal"), message)
+
     def test_listens_on_interface(self):
         """Core binds its API to the chosen interface and port."""
         reactor = MemoryReactorClock()

@@ -145,6 +145,13 @@ class CoreAPI:
     def _reply_error(self, failure, request) -> bytes:
         if failure.check(ApiError):
             error = failure.value
+            self.log.debug(
+                "Rejected {method} {path}: {status} {message}",
+                method=request.method.decode(),
+                path=request.path.decode("latin-1"),
+                status=error.status,
+                message=error.message,
+            )
         elif failure.check(*_JOURNAL_ERRORS):
             self.log.failure(
                 "Could not record the change of {method} {path}",
