@@ -8,7 +8,12 @@ from twisted.internet.error import CannotListenError
 from twisted.web.server import Site
 
 from nano.config import ConfigError
-from nano.events import Journal, JournalCorruptError, JournalLockedError
+from nano.events import (
+    EventDecodeError,
+    Journal,
+    JournalCorruptError,
+    JournalLockedError,
+)
 from nano.events.core import CORE_EVENTS
 from nano.projections import CoreProjection, LiveProjection
 
@@ -125,7 +130,14 @@ def build_core(
         raise StartupError(str(error)) from None
     _warn_if_readable(config.path)
     journal = _open_journal(Path(data_dir) / JOURNAL_DIRECTORY, reactor)
-    live = LiveProjection(CoreProjection(), journal)
+    try:
+        live = LiveProjection(CoreProjection(), journal)
+    except (EventDecodeError, JournalCorruptError) as error:
+        journal.close()
+        raise StartupError(
+            f"cannot load Core's state from {journal.directory}: {error}; "
+            f"run nano-journal verify {journal.directory} to list the damage"
+        ) from None
     api = build_api(live, config.credentials, reactor, new_id)
     if port is None:
         port = config.port

@@ -2,12 +2,16 @@
 
 from pathlib import Path
 
+from api_helpers import NOW, SynchronousThread
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from nano.core import tap
 from nano.core._logging import LEVELS
+from nano.events import Event, EventRegistry
+from nano.events._journal import open_journal
 from nano.twisted_plugins.nano_core import nano_core
 
 
@@ -134,3 +138,27 @@ class MakeServiceTests(SynchronousTestCase):
         [(port, _, _, interface)] = reactor.tcpServers
         self.assertEqual((port, interface), (0, "127.0.0.2"))
         self.assertEqual(LEVELS.defaultLogLevel.name, "warn")
+
+    def test_unreadable_journal_exits(self):
+        """An event type Core does not know stops start-up with the fix."""
+        directory = self.root / "data" / "journal"
+        other_events = EventRegistry()
+
+        @other_events.event("SomethingElseHappened")
+        class SomethingElseHappened(Event):
+            pass
+
+        clock = Clock()
+        journal = open_journal(
+            directory, other_events, clock, SynchronousThread(), 2**26
+        )
+        journal.append(SomethingElseHappened(aggregate_id="x", time=NOW))
+        journal.close()
+        clock.advance(0)
+
+        with self.assertRaises(SystemExit) as raised:
+            tap.makeService(self.options(), MemoryReactorClock())
+        message = str(raised.exception.code)
+        self.assertIn("nano-core: cannot start", message)
+        self.assertIn("SomethingElseHappened", message)
+        self.assertIn(f"nano-journal verify {directory}", message)
