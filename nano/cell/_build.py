@@ -62,7 +62,7 @@ def build_cell(options, reactor, host=None, storage=None):
     :raises StartupError: naming what is wrong and how to fix it.
     """
     settings, fabric_config = _read_config(options)
-    consoles = _directory(Path(options.data).absolute() / CONSOLE_DIRECTORY)
+    consoles = Path(options.data).absolute() / CONSOLE_DIRECTORY
     if storage is None:
         _directory(Path(settings.storage_directory))
         storage = _storage(reactor, settings.storage_directory)
@@ -107,7 +107,12 @@ def assemble(
     """
     Wire a Cell's pieces around an open journal, a host and a volume
     store; the caller connects ``session`` to a fabric endpoint.
+
+    :param consoles: the directory for serial console logs, created if
+        missing.
+    :raises StartupError: the console directory cannot be created.
     """
+    _directory(Path(consoles))
     live = LiveProjection(CellProjection(), journal)
     book = InstanceBook(live, clock, None, name)
     service = CellService(book, host, None, journal, clock)

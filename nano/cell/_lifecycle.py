@@ -4,15 +4,14 @@ changes of the Cell's instances, and the comparison of the journal with
 what libvirt runs after a restart or a reconnection.
 """
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from nano.cell.libvirt import DomainState, LifecycleEvent
+from nano.cell.libvirt import DomainNotFound, DomainState, LifecycleEvent
 from nano.events.cell import InstanceCreateFailed, InstanceLost
 
-from ._instances import DOMAIN_PREFIX
+from ._instances import DOMAIN_PREFIX, domain_name
 
-_RUNNING_EVENTS = (LifecycleEvent.STARTED, LifecycleEvent.RESUMED)
-_STOPPED_EVENTS = (LifecycleEvent.STOPPED, LifecycleEvent.CRASHED)
 #: Instance states that a running request owns: events do not change them.
 _BUSY = ("creating", "deleting")
 
@@ -38,31 +37,52 @@ class Lifecycle:
         self.unknown_domains = []
 
     def domain_event(self, event):
-        """Journal the power change a :class:`DomainEvent` shows."""
-        instance = self._book.get(event.uuid)
-        if instance is None or instance.state in _BUSY:
+        """
+        Journal the state a :class:`DomainEvent` announces, once the
+        request running on the instance, if any, is done.
+
+        Events can arrive late and out of order (libvirt sends RESUMED
+        before STARTED, and the host holds STOPPED back), so an event is
+        journalled only if libvirt still reports the state it announces
+        when the event is applied.
+        """
+        if self._book.get(event.uuid) is None:
             return
-        if event.kind in _RUNNING_EVENTS:
-            recording = self._book.power(instance.id, "running")
-        elif event.kind in _STOPPED_EVENTS:
-            reason = event.reason or "unknown"
-            if event.kind is LifecycleEvent.CRASHED:
-                reason = "crashed"  # libvirt says crashed or failed
-            recording = self._book.power(instance.id, "stopped", reason)
-        elif event.kind is LifecycleEvent.UNDEFINED:
-            recording = self._book.record(
-                InstanceLost, instance.id, reason="undefined outside Nano"
-            )
-        else:
-            return
-        recording.addErrback(
+        applying = self._book.lock(event.uuid).run(
+            lambda: Deferred.fromCoroutine(self._apply(event))
+        )
+        applying.addErrback(
             lambda failure: self.log.failure(
                 "Could not journal the {kind} event of instance {id}",
                 failure,
                 kind=event.kind.value,
-                id=instance.id,
+                id=event.uuid,
             )
         )
+
+    async def _apply(self, event):
+        instance = self._book.get(event.uuid)
+        if instance is None or instance.state in _BUSY:
+            return
+        try:
+            guest = await self._host.lookup(domain_name(instance.id))
+            state = await guest.state()
+        except DomainNotFound:
+            if instance.state != "lost":
+                await self._book.record(
+                    InstanceLost, instance.id, reason="undefined outside Nano"
+                )
+            return
+        if _announces(event, state):
+            await self._record_state(instance, state, _stop_reason(event))
+
+    async def _record_state(self, instance, state, reason):
+        if state in (DomainState.RUNNING, DomainState.PAUSED):
+            await self._book.power(instance.id, "running")
+        elif state is DomainState.CRASHED:
+            await self._book.power(instance.id, "stopped", "crashed")
+        elif state is DomainState.STOPPED:
+            await self._book.power(instance.id, "stopped", reason)
 
     async def reconcile(self, startup=False):
         """
@@ -108,12 +128,8 @@ class Lifecycle:
                 await self._book.record(
                     InstanceLost, instance.id, reason="no libvirt domain"
                 )
-        elif status.state in (DomainState.RUNNING, DomainState.PAUSED):
-            await self._book.power(instance.id, "running")
-        elif status.state is DomainState.CRASHED:
-            await self._book.power(instance.id, "stopped", "crashed")
-        elif status.state is DomainState.STOPPED or instance.state == "lost":
-            await self._book.power(instance.id, "stopped", "unknown")
+            return
+        await self._record_state(instance, status.state, "unknown")
 
     def _find_unknown(self, statuses):
         unknown = sorted(
@@ -130,3 +146,21 @@ class Lifecycle:
                     name=name,
                 )
         self.unknown_domains = unknown
+
+
+def _announces(event, state):
+    """Return whether ``event`` announced the domain's current state."""
+    if event.kind in (LifecycleEvent.STARTED, LifecycleEvent.RESUMED):
+        return state in (DomainState.RUNNING, DomainState.PAUSED)
+    if event.kind in (LifecycleEvent.STOPPED, LifecycleEvent.CRASHED):
+        return state in (DomainState.STOPPED, DomainState.CRASHED)
+    return False
+
+
+def _stop_reason(event):
+    """Return why a domain stopped, as far as ``event`` tells."""
+    if event.kind is LifecycleEvent.CRASHED:
+        return "crashed"  # libvirt's detail is crashed or failed
+    if event.kind is LifecycleEvent.STOPPED and event.reason is not None:
+        return event.reason
+    return "unknown"

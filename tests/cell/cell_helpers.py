@@ -110,7 +110,7 @@ class SynchronousThread:
 
 
 @implementer(IPeerObserver)
-class TestCore:
+class RecordingCore:
     """The Core side: a session that records what the Cell sends."""
 
     def __init__(self, clock):
@@ -187,7 +187,7 @@ class CellHarness:
             str(self.directory / "consoles"),
         )
         self.book = self.parts.book
-        self.core = TestCore(self.clock)
+        self.core = RecordingCore(self.clock)
         self.network = MemoryNetwork(self.clock)
         config = FabricConfig(secret=bytes(range(32)))
         self.cell_endpoint = Endpoint(

@@ -9,6 +9,7 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from nano.cell._settings import CellSettings
+from nano.cell.libvirt import DomainEvent, LifecycleEvent
 from nano.fabric import RemoteError
 from nano.messages import (
     CreateInstanceRequest,
@@ -496,3 +497,31 @@ class LifecycleTests(HandlerTestCase):
         self.cell.libvirt.domain("other").create()
         self.cell.run(1)
         self.assertEqual(self.cell.journal_types(), [])
+
+    def test_late_stop_event_ignored(self):
+        """A STOPPED event that arrives after a restart changes nothing."""
+        instance_id, _ = self.create(start=True)
+        events = len(self.cell.journal_types())
+        self.cell.parts.service.lifecycle.domain_event(
+            DomainEvent(
+                "nano-" + instance_id,
+                instance_id,
+                LifecycleEvent.STOPPED,
+                "destroyed",
+            )
+        )
+        self.cell.run(1)
+        self.assertEqual(self.cell.book.get(instance_id).state, "running")
+        self.assertEqual(len(self.cell.journal_types()), events)
+
+    def test_event_waits_for_request(self):
+        """An event during a request is applied after the request ends."""
+        instance_id, _ = self.create(start=True)
+        lock = self.cell.book.lock(instance_id)
+        self.successResultOf(lock.acquire())
+        self.cell.libvirt.domain("nano-" + instance_id).destroy()
+        self.cell.run(3)
+        self.assertEqual(self.cell.book.get(instance_id).state, "running")
+        lock.release()
+        self.cell.run(1)
+        self.assertEqual(self.cell.book.get(instance_id).state, "stopped")
