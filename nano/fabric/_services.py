@@ -90,11 +90,21 @@ class CoreFabric(_FabricService):
 
 class CellFabric(_FabricService):
     """
-    A node's side: the transport endpoint on a free port of the
-    discovery interface, and a :class:`CoreConnector` that finds Core by
-    multicast, or uses ``core_address`` when given (``--core``).
+    A node's side: the transport endpoint on a free port, and a
+    :class:`CoreConnector` that finds Core by multicast, or uses
+    ``core_address`` when given (``--core``).
+
+    With discovery, the endpoint binds the discovery interface's address.
+    With ``core_address`` it binds the ``interface`` setting's address if
+    there is one, and otherwise every address, so that it needs neither
+    a default route nor multicast.
 
     :ivar connector: the :class:`CoreConnector`; its ``peer`` is Core.
+    :ivar interface: the address of the interface in use, or None when
+        the endpoint is bound to every address.
+    :raises InterfaceError: from ``startService``, when the interface
+        that discovery or the ``interface`` setting needs cannot be
+        found; the message explains how to set it.
     """
 
     def __init__(
@@ -105,22 +115,30 @@ class CellFabric(_FabricService):
         self.connector = None
 
     def startService(self):
-        config = self._config
-        self.interface = resolve_interface(config.interface)
-        self._listen(0, self.interface)
-        if self._core_address is not None:
-            find = fixed_core(self._core_address)
+        if self._core_address is None:
+            find = self._start_discovery()
         else:
-            client = DiscoveryClient(self._reactor, config, self.interface)
-            self._ports.append(
-                self._reactor.listenMulticast(
-                    0, client, interface=self.interface
-                )
-            )
-            find = client.search
+            find = self._start_fixed_core()
         self.connector = CoreConnector(self._reactor, self.endpoint, find)
         self.connector.startService()
         super().startService()
+
+    def _start_discovery(self):
+        self.interface = resolve_interface(self._config.interface)
+        self._listen(0, self.interface)
+        client = DiscoveryClient(self._reactor, self._config, self.interface)
+        self._ports.append(
+            self._reactor.listenMulticast(0, client, interface=self.interface)
+        )
+        return client.search
+
+    def _start_fixed_core(self):
+        if self._config.interface is not None:
+            self.interface = resolve_interface(self._config.interface)
+        # With the socket bound to every address, the kernel picks the
+        # source address from the route to Core.
+        self._listen(0, self.interface or "")
+        return fixed_core(self._core_address)
 
     def stopService(self):
         super().stopService()

@@ -199,13 +199,6 @@ reactor.run()
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="CellFabric resolves the discovery interface even when Core's "
-    "address is given, so on a host with no default route the --core "
-    "fallback fails with 'no IPv4 default route; ... give Core's "
-    "address with --core HOST:PORT'",
-)
 def test_fixed_core_without_default_route():
     """A Cell given Core's address connects on a host with no default route."""
     if shutil.which("unshare") is None:
