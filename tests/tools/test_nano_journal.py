@@ -322,9 +322,9 @@ def test_replay_past_end_notes(capsys, journal):
 
 def test_replay_unknown_projection(capsys, journal):
     """An unknown projection name is a usage error listing the choices."""
-    status, _, err = run(capsys, "replay", journal, "--projection", "cell")
+    status, _, err = run(capsys, "replay", journal, "--projection", "nope")
     assert status == 2
-    assert "invalid choice: 'cell'" in err
+    assert "invalid choice: 'nope'" in err
     assert "'core'" in err
 
 
