@@ -125,7 +125,13 @@ def assemble(
     service.session = session
     handlers.register(session)
     reporter = StatusReporter(
-        clock, host, storage, book, service.notify, settings.instance_limit
+        clock,
+        host,
+        storage,
+        book,
+        service.notify,
+        lambda: service.core is not None,
+        settings.instance_limit,
     )
     return CellParts(service, handlers, reporter, session, book)
 

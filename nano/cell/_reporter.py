@@ -54,8 +54,9 @@ class StatusReporter(Service):
     :param host: reads memory and cores.
     :param storage: reads the volume file system's size.
     :param book: counts instances.
-    :param send: ``send(message)`` sends to Core, or drops the message
-        while Core is not connected.
+    :param send: ``send(message)`` sends to Core.
+    :param connected: returns whether Core is connected; no report is
+        made while it is not.
     :param cpu_load: a :class:`CpuLoad`.
     """
 
@@ -68,6 +69,7 @@ class StatusReporter(Service):
         storage,
         book,
         send,
+        connected,
         instance_limit,
         cpu_load=None,
         interval=REPORT_INTERVAL,
@@ -76,6 +78,7 @@ class StatusReporter(Service):
         self._storage = storage
         self._book = book
         self._send = send
+        self._connected = connected
         self._instance_limit = instance_limit
         self._cpu_load = cpu_load or CpuLoad()
         self._interval = interval
@@ -95,6 +98,8 @@ class StatusReporter(Service):
             self._loop.stop()
 
     def _report(self):
+        if not self._connected():
+            return
         reading = self._host.node_info()
         reading.addCallback(self._send_report)
         reading.addErrback(self._failed)

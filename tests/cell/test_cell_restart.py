@@ -187,3 +187,32 @@ class CoreConnectionTests(SynchronousTestCase):
         self.assertEqual((last.instances, last.running), (1, 1))
         self.assertEqual(last.instance_limit, 100)
         self.assertTrue(0 <= last.cpu_load <= 1)
+
+    def test_no_reports_without_core(self):
+        """No report is made while Core is not connected."""
+        service = self.cell.parts.service
+        service.peer_disconnected(service.core, graceful=True)
+        self.cell.parts.reporter.startService()
+        self.cell.run(5)
+        self.assertEqual(self.cell.core.of_type(CellStatusReport), [])
+
+
+class LibvirtRestartTests(SynchronousTestCase):
+    """libvirtd restarts while the Cell runs."""
+
+    def test_changes_while_disconnected(self):
+        """A domain destroyed while libvirtd was away is found stopped."""
+        cell = CellHarness(self.mktemp())
+        self.addCleanup(cell.stop)
+        instance_id = new_id()
+        self.successResultOf(
+            cell.request(create_request(instance_id, start=True))
+        )
+        cell.libvirt.restart_daemon()
+        cell.run(0)
+        # No connection is open, so the Cell hears no event of this.
+        cell.libvirt.domain("nano-" + instance_id).destroy()
+        cell.run(0.5)
+        self.assertEqual(cell.book.get(instance_id).state, "running")
+        cell.run(5)
+        self.assertEqual(cell.book.get(instance_id).state, "stopped")
