@@ -13,6 +13,7 @@ from nano.signing import (
     Request,
     SignatureError,
     compute_signature,
+    escape_path,
     scope_for,
     sign,
     verify,
@@ -304,3 +305,12 @@ def test_sign_verify_round_trip(path, query, body):
         body,
     )
     assert verify(signed(request), CREDENTIALS, NOW) == "nano-client"
+
+
+@given(path=st.text(max_size=60) | st.from_regex(r"[a-z0-9/_.~-]{0,60}"))
+def test_escape_path_shortcut_matches_quote_plus(path):
+    """The shortcut for plain paths gives what two quote_plus calls give."""
+    from urllib.parse import quote_plus
+
+    expected = quote_plus(quote_plus(path, safe=""), safe="")
+    assert escape_path(path) == expected
