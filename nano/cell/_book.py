@@ -15,7 +15,7 @@ from nano.messages import InstanceStopped as StoppedNotice
 
 class InstanceBook:
     """
-    Journals instance events, and tells Core about power changes once
+    Journals instance events, and notifies Core of power changes once
     they are on disk (persist first, then act).
 
     :param live: the :class:`~nano.projections.LiveProjection` of the

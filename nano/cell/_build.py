@@ -34,7 +34,7 @@ class StartupError(Exception):
 @attrs.frozen(kw_only=True)
 class CellOptions:
     """
-    What the command line chose.
+    The Cell's command-line options.
 
     :ivar core: Core's ``(host, port)``, or ``None`` to find it by
         multicast.

@@ -63,7 +63,7 @@ _REBOOT = 0  # virDomainRebootFlagValues: the hypervisor's default method
 
 
 class CellError(Exception):
-    """A request cannot be done; the message says why and what to do."""
+    """A request failed; the message gives the reason and the fix."""
 
 
 #: Failures that a request reports to Core as an error reply, without a
@@ -199,8 +199,9 @@ class InstanceHandlers:
         limit = self._settings.instance_limit
         if len(self._book.instances()) >= limit:
             raise CellError(
-                f"this Cell holds {limit} instances, its instance_limit; "
-                "choose another Cell or raise instance_limit in cell.cfg"
+                f"instance limit reached: this Cell has {limit} instances "
+                "(instance_limit in cell.cfg); choose another Cell or raise "
+                "the limit"
             )
         if request.image is not None and not os.path.isabs(request.image):
             raise InvalidInstance(
@@ -466,7 +467,7 @@ class InstanceHandlers:
 
 
 class _Made:
-    """What a create has made so far, for its rollback."""
+    """The volumes and domain a create has made so far, for rollback."""
 
     def __init__(self):
         self.volumes = []

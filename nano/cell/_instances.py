@@ -1,6 +1,6 @@
 """
-How a Nano instance maps to libvirt and to volumes: names, the domain
-definition, and the description sent to Core.
+The mapping of a Nano instance to libvirt and to volumes: names, the
+domain definition, and the description sent to Core.
 """
 
 import uuid as uuid_module

@@ -42,7 +42,7 @@ class Lifecycle:
         request running on the instance, if any, is done.
 
         Events can arrive late and out of order (libvirt sends RESUMED
-        before STARTED, and the host holds STOPPED back), so an event is
+        before STARTED, and the host delays STOPPED), so an event is
         journalled only if libvirt still reports the state it announces
         when the event is applied.
         """
@@ -158,7 +158,7 @@ def _announces(event, state):
 
 
 def _stop_reason(event):
-    """Return why a domain stopped, as far as ``event`` tells."""
+    """Return why a domain stopped, as far as ``event`` shows it."""
     if event.kind is LifecycleEvent.CRASHED:
         return "crashed"  # libvirt's detail is crashed or failed
     if event.kind is LifecycleEvent.STOPPED and event.reason is not None:

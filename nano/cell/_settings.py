@@ -23,7 +23,7 @@ _INTERFACE_NAME = re.compile(r"^[^\s/:]{1,15}$")
 @attrs.frozen
 class CellSettings:
     """
-    How the Cell runs its instances.
+    The Cell's settings for running its instances.
 
     :ivar libvirt_uri: the libvirt connection, ``qemu:///system`` by
         default.

@@ -5,7 +5,7 @@ power state.
 A Cell's journal is read through :data:`CELL_EVENTS`. Every event's
 aggregate id is the instance id. Creation and deletion are journalled
 before libvirt or the disk is touched (``InstanceCreating``,
-``InstanceDeleting``), so that a Cell restarted in the middle knows what
+``InstanceDeleting``), so that a Cell restarted in the middle can find what
 to roll back or finish.
 """
 

@@ -1,5 +1,5 @@
 """
-A Cell's reports and events to Core, and Core's answer when a Cell
+A Cell's reports and events to Core, and Core's request when a Cell
 joins a pool.
 """
 
@@ -72,7 +72,7 @@ class ComputeCellReady(Message):
     Every instance a Cell holds, sent when it connects to Core and as
     the reply to ``ComputePoolReady``, so that Core can rebuild its view.
 
-    :ivar pool: the pool the Cell was told it belongs to, or null.
+    :ivar pool: the pool Core last named for the Cell, or null.
     :ivar instances: instance descriptions, as in
         ``CreateInstanceResponse``.
     :ivar unknown_domains: names of libvirt domains that look like Nano

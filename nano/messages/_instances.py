@@ -111,8 +111,9 @@ class StopInstanceRequest(Message):
     Stop or restart a running instance.
 
     :ivar reboot: restart it rather than leave it stopped.
-    :ivar force: cut the power (or reset) at once; without it the guest
-        OS is asked through ACPI, and it may take its time or ignore it.
+    :ivar force: cut the power (or reset) at once. Without it, the
+        request goes to the guest OS through ACPI, which may take its time
+        or ignore it.
     """
 
     task_id: str = field(text)
