@@ -6,6 +6,9 @@ from pathlib import Path
 
 import orjson
 
+#: Maximum length of a value's repr that an error message shows in full.
+MAX_SHOWN = 60
+
 
 class ConfigError(ValueError):
     """
@@ -52,13 +55,21 @@ def require(
     Return ``value`` if ``check(value)`` is true.
 
     :param accepted: what a valid value looks like, for the error message.
-    :raises ConfigError: naming the file, key, value and ``accepted``.
+    :raises ConfigError: naming the file, key, value and ``accepted``; a
+        long value is cut to its first :data:`MAX_SHOWN` characters.
     """
     if not check(value):
         raise ConfigError(
-            f"{path}: invalid {key} {value!r}: must be {accepted}"
+            f"{path}: invalid {key} {_shown(value)}: must be {accepted}"
         )
     return value
+
+
+def _shown(value):
+    text = repr(value)
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
 
 
 def write_atomic(path: Path, value: dict, mode: int = 0o644) -> None:

@@ -7,6 +7,7 @@ file. Times are in seconds.
 """
 
 import ipaddress
+import re
 import secrets
 from pathlib import Path
 
@@ -21,6 +22,14 @@ MIN_SECRET_BYTES = 16
 ETHERNET_DATAGRAM = 1472
 #: Largest UDP payload over IPv4 loopback (65535 - 20 - 8).
 LOOPBACK_DATAGRAM = 65507
+#: Maximum length of a domain name. A PONG for it stays far below the
+#: 1024 bytes that discovery accepts, as ``tests/fabric`` checks.
+MAX_DOMAIN = 64
+_DOMAIN = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_DOMAIN}}}")
+
+
+def _domain(value):
+    return isinstance(value, str) and _DOMAIN.fullmatch(value) is not None
 
 
 def _positive(value):
@@ -65,7 +74,11 @@ def _secret(value):
 
 #: key: (default, check, what is accepted)
 _KEYS = {
-    "domain": ("nano", lambda v: isinstance(v, str) and v, "a name"),
+    "domain": (
+        "nano",
+        _domain,
+        f"a name of 1 to {MAX_DOMAIN} ASCII letters, digits, '.', '-' or '_'",
+    ),
     "group_address": ("224.0.0.226", _multicast, "an IPv4 multicast address"),
     "group_port": (5599, lambda v: _port(v) and v > 0, "a port 1-65535"),
     "interface": (

@@ -94,12 +94,6 @@ def accepted_config(**settings):
         return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain.cfg accepts a domain of any length, but a PING for a "
-    "long one exceeds MAX_DISCOVERY (1024 bytes) and Core drops it as "
-    "oversized, so the node only reports that no Core answered",
-)
 def test_long_domain_rejected_or_answered():
     """A domain that the config accepts can be discovered."""
     config = accepted_config(domain="cluster-" + "x" * 2000)

@@ -45,6 +45,10 @@ def test_secret_not_in_repr():
         ("window", 0, "invalid window 0"),
         ("max_datagram", 100, "invalid max_datagram 100"),
         ("domain", "", "invalid domain ''"),
+        ("domain", "x" * 65, "must be a name of 1 to 64 ASCII letters"),
+        ("domain", "my cluster", "invalid domain 'my cluster'"),
+        ("domain", "nano\n", "invalid domain 'nano\\n'"),
+        ("domain", "nanö", "invalid domain 'nanö'"),
         ("interface", 5, "invalid interface 5"),
     ],
 )
@@ -57,6 +61,23 @@ def test_invalid_values_named(key, value, message):
         FabricConfig.from_dict({"secret": SECRET, key: value}, "d.cfg")
     assert str(caught.value).startswith("d.cfg: ")
     assert message in str(caught.value)
+
+
+def test_longest_domain_accepted():
+    """A domain of 64 allowed characters is accepted as it is."""
+    domain = "Lab-1.zone_" + "x" * 53
+    config = FabricConfig.from_dict({"secret": SECRET, "domain": domain})
+    assert config.domain == domain
+
+
+def test_long_invalid_value_cut():
+    """An error shows the start of a long invalid value, not all of it."""
+    with pytest.raises(ConfigError) as caught:
+        FabricConfig.from_dict({"secret": SECRET, "domain": "y" * 5000})
+    message = str(caught.value)
+    assert "invalid domain 'yyyy" in message
+    assert "... (5002 characters): must be a name" in message
+    assert len(message) < 300
 
 
 def test_timers_must_be_ordered():

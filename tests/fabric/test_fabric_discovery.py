@@ -15,6 +15,7 @@ from nano.fabric import (
     _discovery,
     _wire,
 )
+from nano.fabric._config import MAX_DOMAIN
 from nano.fabric.testing import run
 
 CORE = ("10.213.0.1", 40000)
@@ -137,6 +138,29 @@ class DiscoveryTests(SynchronousTestCase):
             net.responder.drops.counts[_discovery.OTHER_DOMAIN], 1
         )
         self.assertNoResult(found)
+
+    def test_longest_domain_discovered(self):
+        """A search in a domain of the longest accepted name finds Core."""
+        config = make_config(domain="x" * MAX_DOMAIN)
+        net = Network(client_config=config, core_config=config)
+        found = net.client.search()
+        net.pings_to_core()
+        self.assertEqual(self.successResultOf(found), (CORE, NODE[0]))
+
+    def test_longest_pong_fits(self):
+        """
+        A PONG of the longest domain, nonce and addresses stays below
+        half the size that discovery accepts.
+        """
+        config = make_config(domain="x" * MAX_DOMAIN)
+        pong = {
+            "domain": config.domain,
+            "nonce": 2**63 - 1,
+            "core": ["255.255.255.255", 65535],
+            "requestor": "255.255.255.255",
+        }
+        data = _discovery._encode(config, b"\0" * 16, _wire.Kind.PONG, pong)
+        self.assertLess(len(data), _discovery.MAX_DISCOVERY // 2)
 
     def test_other_secret_ignored(self):
         """Core ignores PINGs signed with another secret."""
