@@ -9,15 +9,13 @@ hosts whose KVM cannot run a stock Linux kernel.
 """
 
 import os
-import time
 from types import SimpleNamespace
 
 import libvirt
 import pytest
 import pytest_twisted
 from twisted.application.service import MultiService
-from twisted.internet import defer, reactor, task
-from zope.interface import implementer
+from twisted.internet import defer, reactor
 
 from nano.cell._build import assemble
 from nano.cell._settings import CellSettings
@@ -25,32 +23,25 @@ from nano.cell.libvirt import Host
 from nano.cell.storage import LocalStorage
 from nano.events import Journal
 from nano.events.cell import CELL_EVENTS
-from nano.fabric import (
-    MAX_PACKET_SIZE,
-    CellFabric,
-    Endpoint,
-    FabricConfig,
-    IPeerObserver,
-    Session,
-)
+from nano.fabric import CellFabric
 from nano.messages import (
-    NANO_MESSAGES,
-    CellStatusReport,
     ComputeCellReady,
     CreateInstanceRequest,
     DeleteInstanceRequest,
     InstanceDeleted,
-    InstanceStarted,
     InstanceStopped,
     StartInstanceRequest,
     StopInstanceRequest,
 )
 
-# Built by tools/build-test-guest; its init prints the marker on ttyS0.
-GUEST_IMAGE = "/var/tmp/nano-test-guest/nano-test-guest.qcow2"
-BOOT_MARKER = b"NANO-GUEST-BOOTED"
-TIMEOUT = 60.0
-MIB = 1024 * 1024
+from .qemu_helpers import (
+    GUEST_IMAGE,
+    MIB,
+    RecordingCore,
+    marker_count,
+    wait_until,
+)
+
 INSTANCE_ID = "0b6f2d55-4c1e-4d8a-9f3e-7a1c2b3d4e5f"
 # Instances with a MAC get a NIC on this bridge, which does not exist, so
 # they cannot start; instances without a MAC get no NIC.
@@ -59,79 +50,12 @@ MISSING_BRIDGE = "nanomissing0"
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
 
-@implementer(IPeerObserver)
-class RecordingCore:
-    """Core's side: a session that records what the Cell sends it."""
-
-    def __init__(self):
-        self.session = Session(reactor, NANO_MESSAGES, self)
-        self.received = []
-        self.peer = None
-        for message_type in (
-            CellStatusReport,
-            ComputeCellReady,
-            InstanceStarted,
-            InstanceStopped,
-            InstanceDeleted,
-        ):
-            self.session.handle(message_type, self._record)
-
-    def _record(self, peer, message):
-        self.received.append(message)
-
-    def of_type(self, message_type):
-        return [m for m in self.received if isinstance(m, message_type)]
-
-    def request(self, message):
-        return self.session.request(self.peer, message, timeout=TIMEOUT)
-
-    def peer_connected(self, peer):
-        self.peer = peer
-
-    def peer_lost(self, peer):
-        pass
-
-    def peer_recovered(self, peer):
-        pass
-
-    def peer_disconnected(self, peer, graceful):
-        self.peer = None
-
-    def message_received(self, peer, message):
-        pass
-
-
-async def wait_until(condition, what, timeout=TIMEOUT):
-    """Poll ``condition`` every 0.2 s until it is true."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not within {timeout} s")
-        await task.deferLater(reactor, 0.2, lambda: None)
-
-
-def marker_count(path):
-    """Count the boot markers in a console log."""
-    if not os.path.exists(path):
-        return 0
-    with open(path, "rb") as log:
-        return log.read().count(BOOT_MARKER)
-
-
 @pytest.fixture
 def core():
     """A test Core listening for the fabric on loopback."""
-    config = FabricConfig(secret=bytes(range(32)), interface="127.0.0.1")
     core = RecordingCore()
-    endpoint = Endpoint(reactor, config, core.session, "Core_test")
-    port = reactor.listenUDP(
-        0, endpoint, interface="127.0.0.1", maxPacketSize=MAX_PACKET_SIZE
-    )
-    core.address = ("127.0.0.1", port.getHost().port)
-    core.config = config
     yield core
-    pytest_twisted.blockon(endpoint.close())
-    pytest_twisted.blockon(defer.maybeDeferred(port.stopListening))
+    pytest_twisted.blockon(core.close())
 
 
 @pytest.fixture
