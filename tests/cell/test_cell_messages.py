@@ -138,7 +138,7 @@ class MessageTests(SynchronousTestCase):
         self.assertEqual(ready.unknown_domains, [])
         with self.assertRaises(MessageError) as caught:
             decode({"type": "ComputeCellReady", "cell": "c", "instances": 1})
-        self.assertIn("a list of JSON objects", str(caught.exception))
+        self.assertIn("invalid instances 1", str(caught.exception))
         with self.assertRaises(TypeError):
             ComputeCellReady(cell="c", instances=[1])
 
