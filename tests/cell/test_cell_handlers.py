@@ -342,6 +342,43 @@ class PowerTests(HandlerTestCase):
         self.assertEqual(self.cell.book.get(instance_id).state, "running")
         self.assertEqual(self.cell.core.of_type(InstanceStopped), [])
 
+    def test_acpi_reboot(self):
+        """A reboot without force asks libvirt to reboot the guest."""
+        instance_id, _ = self.create(start=True)
+        domain = self.cell.libvirt.domain("nano-" + instance_id)
+        reboots = []
+        # The fake libvirt has no reboot: record the call on this domain.
+        domain.reboot = reboots.append
+        reply = self.successResultOf(
+            self.cell.request(
+                StopInstanceRequest(
+                    task_id="t2", instance_id=instance_id, reboot=True
+                )
+            )
+        )
+        self.assertEqual(reply.state, "running")
+        self.assertEqual(reboots, [0])
+
+    def test_acpi_reboot_of_stopped_instance(self):
+        """A reboot of a stopped domain fails with libvirt's reason."""
+        instance_id, _ = self.create()
+        domain = self.cell.libvirt.domain("nano-" + instance_id)
+
+        def reboot(flags):
+            raise libvirtError(
+                "Requested operation is not valid: domain is not running",
+                55,
+            )
+
+        domain.reboot = reboot
+        self.fails(
+            StopInstanceRequest(
+                task_id="t2", instance_id=instance_id, reboot=True
+            ),
+            "reboot domain",
+            "is not running",
+        )
+
     def test_start_running_is_harmless(self):
         """Starting a running instance replies running, journals nothing."""
         instance_id, _ = self.create(start=True)
