@@ -153,7 +153,7 @@ class CellHarness:
     """
     A Cell and a test Core on one clock.
 
-    :param directory: holds the journal, volumes and console logs.
+    :param directory: contains the journal, volumes and console logs.
     :param libvirt: a :class:`FakeLibvirt` to share with an earlier
         harness, as after a restart.
     """

@@ -317,7 +317,7 @@ class PowerTests(HandlerTestCase):
                 StopInstanceRequest(task_id="t2", instance_id=instance_id)
             )
         )
-        # The fake guest obeys at once, but the host holds STOPPED 2 s.
+        # The fake guest obeys at once, but the host delays STOPPED 2 s.
         self.assertEqual(reply.state, "running")
         self.cell.run(3)
         instance = self.cell.book.get(instance_id)
@@ -343,7 +343,7 @@ class PowerTests(HandlerTestCase):
         self.assertEqual(self.cell.core.of_type(InstanceStopped), [])
 
     def test_acpi_reboot(self):
-        """A reboot without force asks libvirt to reboot the guest."""
+        """A reboot without force calls libvirt's reboot."""
         instance_id, _ = self.create(start=True)
         domain = self.cell.libvirt.domain("nano-" + instance_id)
         reboots = []
@@ -430,7 +430,7 @@ class DeleteTests(HandlerTestCase):
     """DeleteInstanceRequest."""
 
     def test_delete_running_instance(self):
-        """Delete stops, undefines and removes volumes, then tells Core."""
+        """Delete stops, undefines, removes volumes, then notifies Core."""
         instance_id, _ = self.create(start=True, disks=[GIB, GIB])
         reply = self.successResultOf(
             self.cell.request(

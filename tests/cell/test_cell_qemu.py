@@ -1,8 +1,9 @@
 """
-The Cell end to end on real QEMU: a test Core on the real fabric (UDP on
+The Cell end to end on real QEMU. A test Core on the real fabric (UDP on
 loopback, the Core address given, no multicast) creates an instance from
-the test guest, sees it boot, stops it, sees a ``virsh destroy``, starts
-it again and deletes it, and nothing is left behind.
+the test guest and waits for it to boot. It stops and starts it, gets
+the stop that a ``virsh destroy`` causes, and deletes it, and nothing is
+left behind.
 
 Guests use ``<domain type='qemu'>`` (TCG emulation) so that they boot on
 hosts whose KVM cannot run a stock Linux kernel.
@@ -164,7 +165,7 @@ async def test_failed_create_leaves_nothing(cell, core, private_libvirtd):
     """
     A create that fails after its volume was made and its domain defined
     (the domain cannot start: its NIC's bridge does not exist) is rolled
-    back: no domain, no volume, and the journal says it failed.
+    back: no domain, no volume, and the journal records the failure.
     """
     await wait_until(lambda: core.of_type(ComputeCellReady), "cell ready")
     with pytest.raises(Exception, match="rolled back") as caught:

@@ -156,7 +156,7 @@ class CoreConnectionTests(SynchronousTestCase):
         self.assertEqual(ready.instances, [])
 
     def test_pool_ready_reply(self):
-        """ComputePoolReady is answered with the instances and the pool."""
+        """The reply to ComputePoolReady lists instances and the pool."""
         instance_id = new_id()
         self.successResultOf(self.cell.request(create_request(instance_id)))
         reply = self.successResultOf(

@@ -127,7 +127,7 @@ class OptionsTests(SynchronousTestCase):
         self.assertIn("invalid --domain-type 'xen'", str(caught.exception))
 
     def test_missing_secret_stops_start(self):
-        """Without Core's domain.cfg the Cell says how to get it."""
+        """Without Core's domain.cfg, the error explains how to get it."""
         config, data = self.mktemp(), self.mktemp()
         options = self.parse("--config", config, "--data", data)
         with self.assertRaises(SystemExit) as caught:
