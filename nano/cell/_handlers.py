@@ -243,6 +243,8 @@ class InstanceHandlers:
 
     def _create_volume(self, request, index, name):
         size = request.disks[index]
+        # TODO: fetch images from Core's image service; an image is a
+        # path on the Cell until then.
         if index == 0 and request.image is not None:
             return self._storage.create_from_image(name, request.image, size)
         return self._storage.create(name, size)
@@ -294,9 +296,21 @@ class InstanceHandlers:
     async def delete(self, request):
         """
         Stop the instance's domain if it runs, undefine it and delete its
-        volumes. A delete that failed part way can be sent again.
+        volumes. A delete that failed part way can be sent again, and a
+        delete of an instance the Cell does not have succeeds, so that a
+        Core task can use it as a compensation whatever the create did.
         """
-        instance = self._require(request.instance_id)
+        instance = self._book.get(request.instance_id)
+        if instance is None:
+            self.log.info(
+                "Instance {instance_id} to delete for task {task_id} is not "
+                "on this Cell: nothing to do",
+                instance_id=request.instance_id,
+                task_id=request.task_id,
+            )
+            return DeleteInstanceResponse(
+                task_id=request.task_id, instance_id=request.instance_id
+            )
         if instance.state == "creating":
             raise CellError(
                 f"instance {instance.id} is being created; wait for the "

@@ -10,6 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from nano.cell._settings import CellSettings
 from nano.cell.libvirt import DomainEvent, LifecycleEvent
+from nano.cell.storage import StorageFull, StorageUnwritable
 from nano.fabric import RemoteError
 from nano.messages import (
     CreateInstanceRequest,
@@ -197,8 +198,6 @@ class CreateRollbackTests(HandlerTestCase):
 
     def test_first_volume_fails(self):
         """The system volume cannot be made: nothing else is tried."""
-        from nano.cell.storage import StorageFull
-
         instance_id = new_id()
         self.cell.storage.failures[f"{instance_id}-0"] = StorageFull(
             "qemu-img create failed: No space left on device"
@@ -208,8 +207,6 @@ class CreateRollbackTests(HandlerTestCase):
 
     def test_second_volume_fails(self):
         """The data volume fails: the system volume is deleted again."""
-        from nano.cell.storage import StorageUnwritable
-
         instance_id = new_id()
         self.cell.storage.failures[f"{instance_id}-1"] = StorageUnwritable(
             "volume directory is not writable"
@@ -397,7 +394,6 @@ class PowerTests(HandlerTestCase):
         for request in [
             StartInstanceRequest(task_id="t", instance_id=missing),
             StopInstanceRequest(task_id="t", instance_id=missing),
-            DeleteInstanceRequest(task_id="t", instance_id=missing),
             GetInstanceStatusRequest(instance_id=missing),
         ]:
             self.fails(request, f"instance {missing} not found")
@@ -447,6 +443,31 @@ class DeleteTests(HandlerTestCase):
         )
         self.assertEqual(self.cell.journal_types()[-1], "InstanceDeleted")
         self.assertEqual(self.cell.core.of_type(InstanceStopped), [])
+
+    def test_delete_unknown_instance(self):
+        """Deleting an instance the Cell lacks succeeds, journals nothing."""
+        missing = new_id()
+        reply = self.successResultOf(
+            self.cell.request(
+                DeleteInstanceRequest(task_id="t9", instance_id=missing)
+            )
+        )
+        self.assertEqual(reply.instance_id, missing)
+        self.assertEqual(self.cell.journal_types(), [])
+
+    def test_delete_after_failed_create(self):
+        """A compensating delete after a failed create succeeds."""
+        instance_id = new_id()
+        self.cell.storage.failures[f"{instance_id}-0"] = StorageFull(
+            "No space left on device"
+        )
+        self.fails(create_request(instance_id), "No space left")
+        self.successResultOf(
+            self.cell.request(
+                DeleteInstanceRequest(task_id="t9", instance_id=instance_id)
+            )
+        )
+        self.assert_nothing_left(instance_id)
 
     def test_delete_failure_can_be_repeated(self):
         """A volume that cannot be deleted fails; a retry finishes."""
