@@ -257,11 +257,16 @@ class InstanceHandlers:
             error=_message(error),
         )
         if made.started:
-            await self._quietly(made.guest.destroy(), DomainNotRunning)
+            await self._quietly(
+                instance_id, made.guest.destroy(), DomainNotRunning
+            )
         if made.guest is not None:
-            await self._quietly(made.guest.undefine(), DomainNotFound)
+            await self._quietly(
+                instance_id, made.guest.undefine(), DomainNotFound
+            )
         for name in reversed(made.volumes):
-            await self._delete_volume(instance_id, name, request.task_id)
+            deleting = self._delete_volume(instance_id, name, request.task_id)
+            await self._quietly(instance_id, Deferred.fromCoroutine(deleting))
         await self._book.record(
             InstanceCreateFailed,
             instance_id,
@@ -269,7 +274,7 @@ class InstanceHandlers:
             error=_message(error),
         )
 
-    async def _quietly(self, deferred, *harmless):
+    async def _quietly(self, instance_id, deferred, *harmless):
         """Wait for a compensation; log its failure and go on."""
         try:
             await deferred
@@ -277,8 +282,10 @@ class InstanceHandlers:
             pass
         except Exception as error:
             self.log.error(
-                "A rollback step failed, and may have left something "
-                "behind: {error}",
+                "A rollback step of instance {instance_id} failed, and may "
+                "have left something behind that a delete of the instance "
+                "removes: {error}",
+                instance_id=instance_id,
                 error=_message(error),
             )
 
@@ -302,12 +309,8 @@ class InstanceHandlers:
         """
         instance = self._book.get(request.instance_id)
         if instance is None:
-            self.log.info(
-                "Instance {instance_id} to delete for task {task_id} is not "
-                "on this Cell: nothing to do",
-                instance_id=request.instance_id,
-                task_id=request.task_id,
-            )
+            check_instance_id(request.instance_id)
+            await self._remove_leftovers(request.instance_id)
             return DeleteInstanceResponse(
                 task_id=request.task_id, instance_id=request.instance_id
             )
@@ -348,6 +351,29 @@ class InstanceHandlers:
         for index in range(len(instance.disks)):
             name = volume_name(instance.id, index)
             await self._delete_volume(instance.id, name, task_id)
+
+    async def _remove_leftovers(self, instance_id):
+        """
+        Remove the domain and volumes named for an instance that is not in
+        the journal, which a rollback step that failed may have left.
+        """
+        guest = await self._lookup(instance_id)
+        if guest is not None:
+            with contextlib.suppress(DomainNotRunning):
+                await guest.destroy()
+            await guest.undefine()
+        prefix = volume_name(instance_id, "")
+        names = [n for n in self._storage.names() if n.startswith(prefix)]
+        for name in names:
+            with contextlib.suppress(VolumeNotFound):
+                await self._storage.delete(name)
+        self.log.info(
+            "Deleted instance {instance_id}, not in the journal: removed "
+            "{volumes} leftover volumes and {domains} domains",
+            instance_id=instance_id,
+            volumes=len(names),
+            domains=0 if guest is None else 1,
+        )
 
     async def finish_delete(self, instance, task_id):
         """Journal that an instance is gone, then tell Core."""

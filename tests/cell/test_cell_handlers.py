@@ -6,6 +6,7 @@ that leaves nothing behind.
 
 import os
 
+from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from nano.cell._settings import CellSettings
@@ -462,6 +463,41 @@ class DeleteTests(HandlerTestCase):
             "No space left on device"
         )
         self.fails(create_request(instance_id), "No space left")
+        self.successResultOf(
+            self.cell.request(
+                DeleteInstanceRequest(task_id="t9", instance_id=instance_id)
+            )
+        )
+        self.assert_nothing_left(instance_id)
+
+    def test_delete_removes_rollback_leftovers(self):
+        """
+        A volume the rollback could not delete is logged, and the delete
+        that Core sends to compensate removes it.
+        """
+        instance_id = new_id()
+        self.cell.storage.failures[f"{instance_id}-1"] = StorageFull(
+            "No space left on device"
+        )
+        path = self.cell.storage.path(f"{instance_id}-0")
+        unlink = os.unlink
+
+        def unlink_fails(target):
+            if target == path:
+                raise PermissionError(13, "Permission denied")
+            unlink(target)
+
+        self.patch(os, "unlink", unlink_fails)
+        with capturedLogs() as logged:
+            self.fails(
+                create_request(instance_id, disks=[GIB, GIB]), "No space"
+            )
+        errors = [e for e in logged if "rollback step" in str(e)]
+        self.assertEqual(len(errors), 1)
+        self.assertEqual(self.cell.storage.names(), [f"{instance_id}-0"])
+        self.assertEqual(self.cell.journal_types()[-1], "InstanceCreateFailed")
+
+        self.patch(os, "unlink", unlink)
         self.successResultOf(
             self.cell.request(
                 DeleteInstanceRequest(task_id="t9", instance_id=instance_id)
