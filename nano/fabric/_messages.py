@@ -16,8 +16,14 @@ from typing import ClassVar
 import attrs
 import orjson
 
+from ._json_types import field_types
+
 ENVELOPE = ("from_session", "to_session")
 RESERVED = frozenset(("type", *ENVELOPE))
+#: Maximum length of a value's repr, or of a constructor's error, that
+#: an error message shows in full. The cut keeps an ErrorReply from
+#: echoing a large payload back.
+MAX_SHOWN = 200
 
 
 class MessageError(ValueError):
@@ -57,6 +63,7 @@ class MessageRegistry:
 
     def __init__(self):
         self._types: dict[str, type] = {}
+        self._field_types: dict[str, tuple] = {}
         self.message("ErrorReply")(ErrorReply)
 
     def message(self, type_name: str):
@@ -64,7 +71,13 @@ class MessageRegistry:
         Declare and register a message class (a class decorator).
 
         The class becomes a frozen, keyword-only attrs class; its fields
-        must hold JSON values.
+        must hold JSON values. A received message whose field value does
+        not match the field's annotation (``str``, ``int``, ``float``,
+        ``bool``, ``list[X]``, ``dict[str, X]``, ``X | None``...) is
+        rejected with a :class:`MessageError`.
+
+        :raises ValueError: the name is taken, a field has a reserved
+            name, or an annotation names no JSON type.
         """
 
         def declare(cls):
@@ -78,8 +91,10 @@ class MessageRegistry:
                     f"{type_name} must not have fields named "
                     f"{', '.join(sorted(clash))}"
                 )
+            checks = field_types(cls)
             cls.type_name = type_name
             self._types[type_name] = cls
+            self._field_types[type_name] = checks
             return cls
 
         return declare
@@ -134,12 +149,29 @@ class MessageRegistry:
                 envelope,
             )
         known = {f.name: value[f.name] for f in fields if f.name in value}
+        self._check_types(cls, known, envelope)
         try:
             return cls(**known)
         except (TypeError, ValueError) as error:
             raise MessageError(
-                f"invalid {cls.type_name}: {error}", envelope
+                f"invalid {cls.type_name}: {_cut(str(error))}", envelope
             ) from None
+
+    def _check_types(self, cls, known, envelope):
+        for name, json_type in self._field_types[cls.type_name]:
+            if name in known and not json_type.accepts(known[name]):
+                raise MessageError(
+                    f"invalid {cls.type_name}: invalid {name} "
+                    f"{_cut(repr(known[name]))}: must be "
+                    f"{json_type.singular}",
+                    envelope,
+                )
+
+
+def _cut(text):
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
 
 
 @attrs.frozen(kw_only=True)

@@ -132,12 +132,6 @@ def connected_sessions():
     return clock, node_session, connected[0], core_session
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MessageRegistry builds messages without checking field "
-    "types, so a request whose str field holds a JSON object reaches "
-    "the handler instead of getting an ErrorReply",
-)
 def test_wrong_field_type_gets_error_reply():
     """A request whose field has the wrong JSON type is not handled."""
     clock, node_session, core, core_session = connected_sessions()
