@@ -66,6 +66,10 @@ class CellError(Exception):
     """A request failed; the message gives the reason and the fix."""
 
 
+class ForeignDomain(CellError):
+    """A domain has an instance's name but another UUID: not Nano's."""
+
+
 #: Failures that a request reports to Core as an error reply, without a
 #: traceback in the log.
 EXPECTED = (
@@ -314,11 +318,6 @@ class InstanceHandlers:
             return DeleteInstanceResponse(
                 task_id=request.task_id, instance_id=request.instance_id
             )
-        if instance.state == "creating":
-            raise CellError(
-                f"instance {instance.id} is being created; wait for the "
-                "create to finish"
-            )
         await self._book.record(InstanceDeleting, instance.id, request.task_id)
         try:
             await self.remove(instance, request.task_id)
@@ -342,7 +341,11 @@ class InstanceHandlers:
         Remove an instance's domain, if it is the instance's, and every
         volume it may have, whether journalled or not.
         """
-        guest = await self._lookup(instance.id)
+        try:
+            guest = await self._lookup(instance.id)
+        except ForeignDomain as error:
+            self.log.warn("Left a domain alone: {error}", error=str(error))
+            guest = None
         if guest is not None:
             if await guest.state() is not DomainState.STOPPED:
                 with contextlib.suppress(DomainNotRunning):
@@ -396,7 +399,7 @@ class InstanceHandlers:
         except DomainNotFound:
             return None
         if guest.uuid != instance_id:
-            raise CellError(
+            raise ForeignDomain(
                 f"domain {guest.name} has UUID {guest.uuid}, not instance "
                 f"{instance_id}: it was not made by Nano; rename or remove "
                 "it with virsh"

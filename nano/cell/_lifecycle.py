@@ -10,6 +10,7 @@ from twisted.logger import Logger
 from nano.cell.libvirt import DomainNotFound, DomainState, LifecycleEvent
 from nano.events.cell import InstanceCreateFailed, InstanceLost
 
+from ._handlers import EXPECTED
 from ._instances import DOMAIN_PREFIX, domain_name
 
 #: Instance states that a running request owns: events do not change them.
@@ -97,10 +98,24 @@ class Lifecycle:
         for instance in self._book.instances():
             if instance.state in _BUSY:
                 if startup:
-                    await self._finish(instance)
+                    await self._finish_quietly(instance)
                 continue
             await self._compare(instance, by_uuid.get(instance.id))
         self._find_unknown(statuses)
+
+    async def _finish_quietly(self, instance):
+        # One instance that cannot be cleaned up must not keep the Cell
+        # from serving the others; a delete of it tries again.
+        try:
+            await self._finish(instance)
+        except EXPECTED as error:
+            self.log.error(
+                "Could not finish the {state} of instance {id} after the "
+                "restart: {error}; delete the instance to try again",
+                state="delete" if instance.state == "deleting" else "create",
+                id=instance.id,
+                error=str(error),
+            )
 
     async def _finish(self, instance):
         await self._handlers.remove(instance, instance.task_id)

@@ -4,7 +4,10 @@ rolls back a create and finishes a delete that the restart cut short,
 and sends Core every instance when it connects.
 """
 
+import os
+
 from twisted.internet.defer import Deferred
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from nano.messages import (
@@ -122,6 +125,64 @@ class RestartTests(SynchronousTestCase):
         self.assertEqual(cell.storage.names(), [])
         self.assertIsNone(cell.book.get(instance_id))
         self.assertEqual(cell.journal_types()[-1], "InstanceCreateFailed")
+
+    def hang_create(self, instance_id, **fields):
+        """Send a create whose volume stays in progress until a restart."""
+        self.first.storage.create = lambda name, size: Deferred()
+        self.first.core.session.request(
+            self.first.core.peers[0], create_request(instance_id, **fields)
+        ).addErrback(lambda _: None)
+        self.first.run(1)
+
+    def test_rollback_leaves_foreign_domain(self):
+        """A domain of another UUID with the instance's name is kept."""
+        instance_id = new_id()
+        self.hang_create(instance_id)
+        self.first.libvirt.define(
+            f"<domain type='qemu'><name>nano-{instance_id}</name>"
+            "<memory unit='KiB'>131072</memory><vcpu>1</vcpu>"
+            "<os><type>hvm</type></os></domain>"
+        )
+        cell = self.restart()
+        self.assertIsNone(cell.book.get(instance_id))
+        self.assertEqual(cell.domain_names(), [f"nano-{instance_id}"])
+        self.assertEqual(len(cell.core.of_type(ComputeCellReady)), 1)
+
+    def test_failed_rollback_keeps_cell_serving(self):
+        """
+        A rollback that fails at start-up is logged, the Cell serves the
+        other instances, and a delete later finishes the instance.
+        """
+        instance_id = new_id()
+        self.hang_create(instance_id)
+        path = self.first.storage.path(f"{instance_id}-0")
+        with open(path, "w") as volume:
+            volume.write("partial")
+        unlink = os.unlink
+
+        def unlink_fails(target):
+            if target == path:
+                raise PermissionError(13, "Permission denied")
+            unlink(target)
+
+        self.patch(os, "unlink", unlink_fails)
+        with capturedLogs() as logged:
+            cell = self.restart()
+        messages = [formatEvent(event) for event in logged]
+        self.assertTrue(
+            any("Could not finish the create" in m for m in messages)
+        )
+        self.assertEqual(cell.book.get(instance_id).state, "creating")
+        self.assertEqual(len(cell.core.of_type(ComputeCellReady)), 1)
+
+        self.patch(os, "unlink", unlink)
+        self.successResultOf(
+            cell.request(
+                DeleteInstanceRequest(task_id="t3", instance_id=instance_id)
+            )
+        )
+        self.assertIsNone(cell.book.get(instance_id))
+        self.assertEqual(cell.storage.names(), [])
 
     def test_delete_cut_short_is_finished(self):
         """A restart during a delete finishes it."""
