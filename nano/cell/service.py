@@ -134,7 +134,7 @@ class CellService(Service):
         self._retry = self._clock.callLater(RECONCILE_RETRY, self._start_up)
 
     def _reconnected(self):
-        if not self._ready:
+        if not (self.running and self._ready):
             return
         comparing = Deferred.fromCoroutine(self.lifecycle.reconcile())
         comparing.addErrback(
