@@ -18,7 +18,7 @@ from nano.messages import (
     DeleteInstanceRequest,
 )
 
-from .cell_helpers import GIB, MIB, CellHarness, new_id
+from .cell_helpers import CORE_ADDRESS, GIB, MIB, CellHarness, new_id
 
 
 def create_request(instance_id, **fields):
@@ -215,6 +215,20 @@ class CoreConnectionTests(SynchronousTestCase):
         (ready,) = self.cell.core.of_type(ComputeCellReady)
         self.assertEqual(ready.cell, "Cell_test")
         self.assertEqual(ready.instances, [])
+
+    def test_ready_again_on_reconnect(self):
+        """When Core comes back, the Cell sends its instances again."""
+        instance_id = new_id()
+        self.successResultOf(self.cell.request(create_request(instance_id)))
+        closed = self.cell.core.peers[0].close()
+        self.cell.run(5)
+        self.successResultOf(closed)
+        self.assertIsNone(self.cell.parts.service.core)
+        self.cell.cell_endpoint.connect(CORE_ADDRESS)
+        self.cell.run(2)
+        first, second = self.cell.core.of_type(ComputeCellReady)
+        self.assertEqual(first.instances, [])
+        self.assertEqual([i["id"] for i in second.instances], [instance_id])
 
     def test_pool_ready_reply(self):
         """The reply to ComputePoolReady lists instances and the pool."""
