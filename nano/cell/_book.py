@@ -69,6 +69,15 @@ class InstanceBook:
             lock = self._locks[instance_id] = DeferredLock()
         return lock
 
+    def unlock(self, instance_id, lock):
+        """
+        Release an instance's lock, and forget it once the instance is
+        gone and no one waits for it, so locks do not pile up.
+        """
+        lock.release()
+        if not lock.locked and self.get(instance_id) is None:
+            self._locks.pop(instance_id, None)
+
     def power(self, instance_id, state, reason=None, task_id=None):
         """
         Journal that an instance is now ``running`` or ``stopped``, unless

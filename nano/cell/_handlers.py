@@ -140,7 +140,7 @@ class InstanceHandlers:
             )
             return ErrorReply(error=f"{request.type_name} failed: {error}")
         finally:
-            lock.release()
+            self._book.unlock(request.instance_id, lock)
 
     # Create
 

@@ -444,6 +444,7 @@ class DeleteTests(HandlerTestCase):
         )
         self.assertEqual(self.cell.journal_types()[-1], "InstanceDeleted")
         self.assertEqual(self.cell.core.of_type(InstanceStopped), [])
+        self.assertEqual(self.cell.book._locks, {})
 
     def test_delete_unknown_instance(self):
         """Deleting an instance the Cell lacks succeeds, journals nothing."""
