@@ -1,8 +1,9 @@
 """
-Core's domain events: compute pools and system templates.
+Core's domain events: compute pools, their Cells and system templates.
 
 Core's journal is read through :data:`CORE_EVENTS`. A compute pool's
-aggregate id is its name; a system template's aggregate id is its id. A
+aggregate id is its name, a Cell's is its node name, and a system
+template's is its id. A
 ``...Modified`` event carries every setting after the change, not only
 the changed ones, so that replaying it needs no earlier event.
 """
@@ -98,3 +99,38 @@ class SystemTemplateModified(_SystemTemplateSettings):
 @CORE_EVENTS.event("SystemTemplateDeleted")
 class SystemTemplateDeleted(Event):
     """A system template was deleted."""
+
+
+@CORE_EVENTS.event("CellAdded")
+class CellAdded(Event):
+    """
+    A Cell joined a compute pool; it starts enabled.
+
+    :ivar pool: the name of the compute pool.
+    """
+
+    pool: str = attrs.field(validator=require_str)
+
+
+@CORE_EVENTS.event("CellRemoved")
+class CellRemoved(Event):
+    """
+    A Cell left its compute pool.
+
+    :ivar pool: the name of the compute pool it left.
+    """
+
+    pool: str = attrs.field(validator=require_str)
+
+
+@CORE_EVENTS.event("CellEnabled")
+class CellEnabled(Event):
+    """A Cell of a pool was enabled: it gets new instances again."""
+
+
+@CORE_EVENTS.event("CellDisabled")
+class CellDisabled(Event):
+    """
+    A Cell of a pool was disabled: the scheduler places no new instances
+    on it, and its instances keep running.
+    """

@@ -1,5 +1,6 @@
 """
-Core's state: compute pools and system templates, folded from events.
+Core's state: compute pools, their Cells and system templates, folded
+from events.
 """
 
 from collections.abc import Iterable, Mapping
@@ -10,6 +11,10 @@ from pyrsistent import PMap, pmap
 from nano.events import Event
 from nano.events.core import (
     CORE_EVENTS,
+    CellAdded,
+    CellDisabled,
+    CellEnabled,
+    CellRemoved,
     ComputePoolCreated,
     ComputePoolDeleted,
     ComputePoolModified,
@@ -39,6 +44,20 @@ class ComputePool:
 
 
 @attrs.frozen
+class PoolCell:
+    """
+    A Cell's membership of a compute pool.
+
+    Whether the Cell is connected, and its load, are soft state that
+    Core keeps apart from this.
+    """
+
+    name: str
+    pool: str
+    enabled: bool
+
+
+@attrs.frozen
 class SystemTemplate:
     """A device set for new instances of one operating system."""
 
@@ -57,9 +76,11 @@ class SystemTemplate:
 @attrs.frozen
 class CoreState:
     """
-    Everything Core keeps: compute pools by name, templates by id.
+    Everything Core keeps: compute pools by name, the Cells of pools by
+    name, templates by id.
 
-    This class, :class:`ComputePool` and :class:`SystemTemplate` check
+    This class, :class:`ComputePool`, :class:`PoolCell` and
+    :class:`SystemTemplate` check
     no types: the fold builds them from events, which check their fields
     when created, and :meth:`CoreProjection.from_json` checks what it
     reads from a snapshot.
@@ -67,6 +88,14 @@ class CoreState:
 
     pools: PMap = attrs.field(factory=pmap)
     templates: PMap = attrs.field(factory=pmap)
+    cells: PMap = attrs.field(factory=pmap)
+
+    def cells_of(self, pool: str) -> list[PoolCell]:
+        """Return the Cells of a pool, sorted by name."""
+        return sorted(
+            (cell for cell in self.cells.values() if cell.pool == pool),
+            key=lambda cell: cell.name,
+        )
 
 
 _POOL_SETTINGS = {
@@ -75,6 +104,7 @@ _POOL_SETTINGS = {
     "failover": (bool,),
     "enabled": (bool,),
 }
+_CELL_SETTINGS = {"pool": (str,), "enabled": (bool,)}
 _TEMPLATE_SETTINGS = dict.fromkeys(
     [
         "name",
@@ -94,17 +124,19 @@ _TEMPLATE_SETTINGS = dict.fromkeys(
 class _CoreDraft:
     """A :class:`CoreState` being changed by the events of one fold."""
 
-    __slots__ = ("pools", "templates")
+    __slots__ = ("cells", "pools", "templates")
 
     def __init__(self, state: CoreState):
         self.pools = MapDraft(state.pools)
         self.templates = MapDraft(state.templates)
+        self.cells = MapDraft(state.cells)
 
     def persistent(self, original: CoreState) -> CoreState:
         """Return the changed state, or ``original`` if nothing changed."""
-        if not (self.pools.changes or self.templates.changes):
+        drafts = (self.pools, self.templates, self.cells)
+        if not any(draft.changes for draft in drafts):
             return original
-        return CoreState(self.pools.persistent(), self.templates.persistent())
+        return CoreState(*(draft.persistent() for draft in drafts))
 
 
 def _create_pool(draft: _CoreDraft, event) -> None:
@@ -124,6 +156,31 @@ def _modify_pool(draft: _CoreDraft, event) -> None:
 
 def _delete_pool(draft: _CoreDraft, event) -> None:
     draft.pools.discard(event.aggregate_id)
+
+
+def _add_cell(draft: _CoreDraft, event) -> None:
+    draft.cells[event.aggregate_id] = PoolCell(
+        event.aggregate_id, event.pool, True
+    )
+
+
+def _remove_cell(draft: _CoreDraft, event) -> None:
+    draft.cells.discard(event.aggregate_id)
+
+
+def _enable_cell(draft: _CoreDraft, event) -> None:
+    _set_cell_enabled(draft, event.aggregate_id, True)
+
+
+def _disable_cell(draft: _CoreDraft, event) -> None:
+    _set_cell_enabled(draft, event.aggregate_id, False)
+
+
+def _set_cell_enabled(draft: _CoreDraft, name: str, enabled: bool) -> None:
+    if name not in draft.cells:
+        return
+    cell = draft.cells.changes.get(name) or draft.cells.original[name]
+    draft.cells[name] = attrs.evolve(cell, enabled=enabled)
 
 
 def _create_template(draft: _CoreDraft, event) -> None:
@@ -172,11 +229,16 @@ class CoreProjection(Projection):
         SystemTemplateCreated: _create_template,
         SystemTemplateModified: _modify_template,
         SystemTemplateDeleted: _delete_template,
+        CellAdded: _add_cell,
+        CellRemoved: _remove_cell,
+        CellEnabled: _enable_cell,
+        CellDisabled: _disable_cell,
     }
 
     #: The version of the snapshot shape; raise it with each change, and
-    #: old snapshots are then replaced by a replay of the journal.
-    snapshot_version = 1
+    #: old snapshots are then replaced by a replay of the journal, unless
+    #: :meth:`from_json` still reads them. Version 2 added ``cells``.
+    snapshot_version = 2
 
     def initial(self) -> CoreState:
         """Return the state with no pools and no templates."""
@@ -215,17 +277,22 @@ class CoreProjection(Projection):
                 id_: _settings(template, _TEMPLATE_SETTINGS)
                 for id_, template in state.templates.items()
             },
+            "cells": {
+                name: _settings(cell, _CELL_SETTINGS)
+                for name, cell in state.cells.items()
+            },
         }
 
     def from_json(self, data) -> CoreState:
         """
         Return the state that :meth:`to_json` turned into ``data``,
         checking the type of every field, because snapshots come from
-        disk.
+        disk. A version 1 snapshot was written before Core had Cells, so
+        it reads with none.
 
         :raises SnapshotFormatError: ``data`` has another version or shape.
         """
-        _check_version(data, self.snapshot_version)
+        version = _check_version(data, (1, self.snapshot_version))
         pools = {
             name: ComputePool(
                 name,
@@ -244,7 +311,18 @@ class CoreProjection(Projection):
             )
             for id_, settings in _entries(data, "templates").items()
         }
-        return CoreState(pmap(pools), pmap(templates))
+        cells = {}
+        if version >= 2:
+            cells = {
+                name: PoolCell(
+                    name,
+                    **_checked_settings(
+                        settings, _CELL_SETTINGS, f"cell {name!r}"
+                    ),
+                )
+                for name, settings in _entries(data, "cells").items()
+            }
+        return CoreState(pmap(pools), pmap(templates), pmap(cells))
 
 
 def _settings(value, names) -> dict:
@@ -252,12 +330,14 @@ def _settings(value, names) -> dict:
     return {name: getattr(value, name) for name in names}
 
 
-def _check_version(data, expected: int) -> None:
+def _check_version(data, accepted: tuple[int, ...]) -> int:
     version = data.get("version") if isinstance(data, Mapping) else None
-    if version != expected:
+    if type(version) is not int or version not in accepted:
+        expected = " or ".join(str(number) for number in accepted)
         raise SnapshotFormatError(
             f"core snapshot has version {version!r}, expected {expected}"
         )
+    return version
 
 
 def _entries(data: Mapping, key: str) -> Mapping:

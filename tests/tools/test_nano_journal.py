@@ -309,7 +309,12 @@ def test_replay_until_zero(capsys, journal):
     output = json.loads(out)
     assert output["position"] == 0
     assert output["time"] is None
-    assert output["state"] == {"version": 1, "pools": {}, "templates": {}}
+    assert output["state"] == {
+        "version": 2,
+        "pools": {},
+        "templates": {},
+        "cells": {},
+    }
 
 
 def test_replay_past_end_notes(capsys, journal):
