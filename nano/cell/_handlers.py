@@ -161,11 +161,11 @@ class InstanceHandlers:
             request.task_id,
             **_creating_fields(request, devices),
         )
-        made = _Made()
+        progress = _Progress()
         try:
-            await self._build(request, made)
+            await self._build(request, progress)
         except Exception as error:
-            await self._roll_back_create(request, made, error)
+            await self._roll_back_create(request, progress, error)
             raise CellError(
                 f"creating instance {request.instance_id} failed and was "
                 f"rolled back: {_message(error)}"
@@ -221,13 +221,13 @@ class InstanceHandlers:
         )
         return devices
 
-    async def _build(self, request, made):
+    async def _build(self, request, progress):
         instance_id, task_id = request.instance_id, request.task_id
         paths = []
         for index, size in enumerate(request.disks):
             name = volume_name(instance_id, index)
             paths.append(await self._create_volume(request, index, name))
-            made.volumes.append(name)
+            progress.volumes.append(name)
             await self._book.record(
                 VolumeCreated, instance_id, task_id, volume=name, size=size
             )
@@ -236,13 +236,13 @@ class InstanceHandlers:
             instance, self._settings, paths, self.console_log(instance_id)
         )
         guest = await self._host.define(instance_xml(spec, paths))
-        made.guest = guest
+        progress.guest = guest
         await self._book.record(
             InstanceCreated, instance_id, task_id, domain=guest.name
         )
         if request.start:
             await guest.start()
-            made.started = True
+            progress.started = True
             await self._book.power(instance_id, "running", task_id=task_id)
 
     def _create_volume(self, request, index, name):
@@ -253,22 +253,22 @@ class InstanceHandlers:
             return self._storage.create_from_image(name, request.image, size)
         return self._storage.create(name, size)
 
-    async def _roll_back_create(self, request, made, error):
+    async def _roll_back_create(self, request, progress, error):
         instance_id = request.instance_id
         self.log.warn(
             "Creating instance {instance_id} failed: {error}; rolling back",
             instance_id=instance_id,
             error=_message(error),
         )
-        if made.started:
+        if progress.started:
             await self._quietly(
-                instance_id, made.guest.destroy(), DomainNotRunning
+                instance_id, progress.guest.destroy(), DomainNotRunning
             )
-        if made.guest is not None:
+        if progress.guest is not None:
             await self._quietly(
-                instance_id, made.guest.undefine(), DomainNotFound
+                instance_id, progress.guest.undefine(), DomainNotFound
             )
-        for name in reversed(made.volumes):
+        for name in reversed(progress.volumes):
             deleting = self._delete_volume(instance_id, name, request.task_id)
             await self._quietly(instance_id, Deferred.fromCoroutine(deleting))
         await self._book.record(
@@ -315,26 +315,27 @@ class InstanceHandlers:
         if instance is None:
             check_instance_id(request.instance_id)
             await self._remove_leftovers(request.instance_id)
-            return DeleteInstanceResponse(
-                task_id=request.task_id, instance_id=request.instance_id
-            )
-        await self._book.record(InstanceDeleting, instance.id, request.task_id)
+        else:
+            await self._delete_journalled(instance, request.task_id)
+        return DeleteInstanceResponse(
+            task_id=request.task_id, instance_id=request.instance_id
+        )
+
+    async def _delete_journalled(self, instance, task_id):
+        await self._book.record(InstanceDeleting, instance.id, task_id)
         try:
-            await self.remove(instance, request.task_id)
+            await self.remove(instance, task_id)
         except EXPECTED as error:
             state = await self._state_after_failure(instance)
             await self._book.record(
                 InstanceDeleteFailed,
                 instance.id,
-                request.task_id,
+                task_id,
                 error=_message(error),
                 state=state,
             )
             raise
-        await self.finish_delete(instance, request.task_id)
-        return DeleteInstanceResponse(
-            task_id=request.task_id, instance_id=instance.id
-        )
+        await self.finish_delete(instance, task_id)
 
     async def remove(self, instance, task_id):
         """
@@ -509,7 +510,7 @@ class InstanceHandlers:
         return guest
 
 
-class _Made:
+class _Progress:
     """The volumes and domain a create has made so far, for rollback."""
 
     def __init__(self):
