@@ -68,10 +68,14 @@ class JournalClosedError(Exception):
 
 
 class JournalLockedError(Exception):
-    """Another process (or another Journal) has the journal open."""
+    """
+    Another process (or another Journal) has the journal open.
+
+    :param directory: the journal directory.
+    """
 
     def __str__(self) -> str:
         return (
             f"journal {self.args[0]} is already open in another process "
-            f"(lock file {self.args[1]} is held): stop that process first"
+            "(the directory's lock is held): stop that process first"
         )

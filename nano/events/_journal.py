@@ -8,7 +8,6 @@ reactor thread, in sequence order, once their batch is on disk.
 """
 
 import enum
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from ._errors import (
     JournalWriteError,
 )
 from ._event import Event
-from ._files import lock_directory
+from ._files import JournalLock, make_directories
 from ._lines import encode_line
 from ._recovery import recover
 from ._registry import EventRegistry, RegistryError
@@ -96,7 +95,7 @@ class Journal:
         writer: SegmentWriter,
         thread,
         last_seq: int,
-        lock: int,
+        lock: JournalLock,
     ):
         self.directory = directory
         self.registry = registry
@@ -180,9 +179,15 @@ class Journal:
         Yield ``(seq, event)`` for the events on disk with seq > ``after``,
         in order, up to :attr:`last_seq` as it was when reading began.
 
+        :raises ValueError: ``after`` is not an int >= 0.
         :raises JournalCorruptError: at a damaged line.
         :raises EventDecodeError: at an event the registry cannot decode.
         """
+        if after.__class__ is not int or after < 0:
+            raise ValueError(
+                f"invalid journal position {after!r}: must be an int >= 0 "
+                "(0 reads from the first event)"
+            )
         return read_events(
             self.directory, self.registry, after, self._last_seq
         )
@@ -276,7 +281,7 @@ class Journal:
             self._writer.close()
         finally:
             self._thread.stop()
-            os.close(self._lock)
+            self._lock.release()
             waiters, self._close_waiters = self._close_waiters, []
             for closed in waiters:
                 closed.callback(None)
@@ -295,14 +300,14 @@ def open_journal(
             f"invalid segment_bytes {segment_bytes}: must be at least 1"
         )
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_directories(directory)
     registry.check()
-    lock = lock_directory(directory)
+    lock = JournalLock(directory)
     try:
         last_seq, active = recover(directory)
         writer = SegmentWriter(directory, segment_bytes, active)
     except BaseException:
-        os.close(lock)
+        lock.release()
         raise
     return Journal(
         directory, registry, reactor, writer, thread, last_seq, lock

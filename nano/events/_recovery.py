@@ -20,7 +20,13 @@ from pathlib import Path
 from twisted.logger import Logger
 
 from ._errors import JournalCorruptError
-from ._files import fsync_directory, truncate_durably, utc_stamp, write_durably
+from ._files import (
+    fsync_directory,
+    read_regular_file,
+    truncate_durably,
+    utc_stamp,
+    write_durably,
+)
 from ._lines import LineDamage, check_line, list_segments
 from ._scan import Entry, walk
 
@@ -77,7 +83,7 @@ def _last_seq_if_intact(path: Path, first: int) -> int | None:
     Check every line quickly; return the last seq, or ``None`` at any
     damage, which :func:`walk` then describes.
     """
-    pieces = path.read_bytes().split(b"\n")
+    pieces = read_regular_file(path).split(b"\n")
     if pieces.pop():
         return None
     expected = first

@@ -11,6 +11,7 @@ Records written by an older schema are upcast on read, one version step
 at a time, by the functions registered with :meth:`EventRegistry.upcaster`.
 """
 
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
@@ -57,16 +58,35 @@ def format_time(value: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     """
-    Parse an RFC 3339 time as written by :func:`format_time`.
+    Parse an RFC 3339 time, such as one written by :func:`format_time`.
 
     :raises ValueError: the text is not an RFC 3339 time with an offset.
     """
-    value = datetime.fromisoformat(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        value = _parse_unusual_time(text)
     if value.tzinfo is UTC:  # the usual case: format_time writes "Z"
         return value
     if value.tzinfo is None:
         raise ValueError(f"time {text!r} has no UTC offset")
     return value.astimezone(UTC)
+
+
+def _parse_unusual_time(text) -> datetime:
+    """
+    Parse what ``fromisoformat`` rejects but RFC 3339 allows: a lowercase
+    ``z`` (Python 3.11 accepts a lowercase ``t`` already).
+
+    :raises ValueError: naming the value, when it is no time at all.
+    """
+    if isinstance(text, str):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(text.upper())
+    raise ValueError(
+        f"invalid time {text!r}: must be an RFC 3339 string with an "
+        "offset, such as 2026-12-04T16:20:00.000000Z"
+    )
 
 
 def _json_value(value):

@@ -13,6 +13,7 @@ import orjson
 
 from ._errors import JournalCorruptError
 from ._event import Event
+from ._files import read_regular_file
 from ._lines import (
     LineDamage,
     check_line,
@@ -60,7 +61,7 @@ def _read_segments(segments, registry, after, last_seq):
     for index, (first, path) in enumerate(segments):
         if first > expected or (index > 0 and first != expected):
             raise _Damaged()
-        pieces = path.read_bytes().split(b"\n")
+        pieces = read_regular_file(path).split(b"\n")
         del pieces[-1]  # b"" after the last newline, or a partial line
         for number in range(expected - first, len(pieces)):
             line = pieces[number]

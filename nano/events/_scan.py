@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from ._files import read_regular_file
 from ._lines import LineDamage, check_line
 
 
@@ -38,7 +39,8 @@ def walk(
 
     A line whose checksum matches but whose sequence number is not the next
     one is damaged too (a gap or a duplicate). After a damaged line the
-    count restarts from the next intact line, so that one bad line is
+    count restarts from the next intact line, and after a line out of
+    order it continues from the highest seq seen, so that one bad line is
     reported once.
 
     :param segments: ``(first seq, path)`` pairs, oldest first.
@@ -59,7 +61,9 @@ def walk(
                 expected = None
             elif expected is not None and entry.seq != expected:
                 yield entry._replace(damage=_out_of_order(entry, expected))
-                expected = entry.seq + 1
+                # Expect the next seq after the highest one seen, so that
+                # swapped lines or a stray old line are each one problem.
+                expected = max(expected, entry.seq + 1)
                 continue
             else:
                 expected = entry.seq + 1
@@ -67,7 +71,7 @@ def walk(
 
 
 def _segment_entries(path: Path, skip: int = 0) -> Iterator[Entry]:
-    pieces = path.read_bytes().split(b"\n")
+    pieces = read_regular_file(path).split(b"\n")
     tail = pieces.pop()
     skip = min(skip, len(pieces))
     offset = sum(map(len, pieces[:skip])) + skip
@@ -86,7 +90,12 @@ def _segment_entries(path: Path, skip: int = 0) -> Iterator[Entry]:
 
 
 def _out_of_order(entry: Entry, expected: int) -> LineDamage:
-    if entry.seq > expected:
+    if entry.seq == expected + 1:
+        message = (
+            f"sequence gap: expected seq {expected}, found {entry.seq} "
+            f"(seq {expected} is missing)"
+        )
+    elif entry.seq > expected:
         message = (
             f"sequence gap: expected seq {expected}, found {entry.seq} "
             f"(seqs {expected} to {entry.seq - 1} are missing)"

@@ -11,6 +11,7 @@ two newest snapshots of each name are kept, so that a damaged newest one
 still leaves one to start from.
 """
 
+import contextlib
 import os
 import re
 import zlib
@@ -20,7 +21,7 @@ import attrs
 import orjson
 from twisted.logger import Logger
 
-from ._files import fsync_directory, write_durably
+from ._files import fsync_directory, read_regular_file, write_durably
 
 KEEP = 2
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -47,6 +48,8 @@ def write_snapshot(directory, name: str, seq: int, state) -> Path:
     :param state: a JSON value (dicts with str keys, lists, str, numbers,
         bool, None).
     :raises ValueError: the name, position or state is invalid.
+    :raises OSError: writing failed; the error names the snapshot's path,
+        and the temporary file is removed.
     """
     directory = Path(directory)
     _check_name(name)
@@ -54,12 +57,27 @@ def write_snapshot(directory, name: str, seq: int, state) -> Path:
         raise ValueError(f"invalid snapshot seq {seq!r}: must be an int >= 0")
     body = _encode(name, seq, state)
     path = directory / _file_name(name, seq)
-    temporary = directory / f".{path.name}.tmp"
-    write_durably(temporary, body)
-    os.replace(temporary, path)
-    fsync_directory(directory)
+    _write_atomically(path, body)
     _remove_old(directory, name)
     return path
+
+
+def _write_atomically(path: Path, body: bytes) -> None:
+    """
+    Write ``path`` through a temporary file renamed over it.
+
+    :raises OSError: naming ``path``, not the temporary file, which is
+        removed.
+    """
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        write_durably(temporary, body)
+        os.replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise OSError(error.errno, error.strerror, str(path)) from error
+    fsync_directory(path.parent)
 
 
 def read_snapshot(directory, name: str) -> Snapshot | None:
@@ -72,7 +90,7 @@ def read_snapshot(directory, name: str) -> Snapshot | None:
     _check_name(name)
     for seq, path in reversed(_snapshots(Path(directory), name)):
         try:
-            state = _decode(path.read_bytes(), name, seq)
+            state = _decode(read_regular_file(path), name, seq)
         except (OSError, ValueError) as error:
             log.warn(
                 "Skipped damaged snapshot {path}: {error}",

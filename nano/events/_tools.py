@@ -6,8 +6,6 @@ read; :func:`repair` takes the journal's lock, so it cannot cut a journal
 that a running process has open.
 """
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +13,9 @@ import attrs
 
 from ._errors import JournalCorruptError
 from ._files import (
+    JournalLock,
+    copy_directory_durably,
     fsync_directory,
-    lock_directory,
     truncate_durably,
     utc_stamp,
 )
@@ -111,7 +110,7 @@ def repair(directory, backup_directory=None) -> RepairResult | None:
     :raises JournalLockedError: a process has the journal open.
     """
     directory = Path(directory)
-    lock = lock_directory(directory)
+    lock = JournalLock(directory)
     try:
         damaged = _first_damage(directory)
         if damaged is None:
@@ -121,12 +120,11 @@ def repair(directory, backup_directory=None) -> RepairResult | None:
                 f"{directory.name}.backup-{utc_stamp()}"
             )
         backup = Path(backup_directory)
-        shutil.copytree(directory, backup)
-        fsync_directory(backup.parent)
+        copy_directory_durably(directory, backup)
         removed = _cut_from(directory, damaged)
         return RepairResult(damaged.path, damaged.line, removed, backup)
     finally:
-        os.close(lock)
+        lock.release()
 
 
 def _checked_entries(directory: Path) -> Iterator[tuple[Entry, dict]]:

@@ -68,13 +68,6 @@ def record_syncs(monkeypatch) -> list[str]:
     return calls
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="repair copies the journal with shutil.copytree and syncs only "
-    "the backup's parent directory, not the copied files or the backup "
-    "directory, before it cuts the journal durably "
-    "(nano/events/_tools.py, repair)",
-)
 def test_repair_syncs_backup_before_cut(tmp_path, monkeypatch):
     """Every backup file and the backup directory are synced before the cut."""
     journal = tmp_path / "journal"
@@ -103,12 +96,6 @@ class InlineThread:
         pass
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Journal.read(-1) raises JournalCorruptError for a healthy "
-    "journal ('the journal ends before seq ...'), which tells the "
-    "operator to run nano-journal repair",
-)
 def test_read_negative_position_not_damage(tmp_path):
     """A negative position is an invalid argument, not journal damage."""
     clock = Clock()
@@ -133,12 +120,6 @@ def test_read_negative_position_not_damage(tmp_path):
     assert seqs == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Journal.open creates missing directories with mkdir(parents="
-    "True) and never syncs their parents, so the first acknowledged "
-    "events can vanish with their directory after a power cut",
-)
 def test_open_syncs_created_directories(tmp_path, monkeypatch):
     """Directories that open creates are synced into their parents."""
     calls = record_syncs(monkeypatch)
@@ -164,12 +145,6 @@ def test_open_syncs_created_directories(tmp_path, monkeypatch):
     assert str(tmp_path / "data") in synced_before_ack
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lock is an flock on journal.lock, so once that file is "
-    "deleted (say, by an operator clearing 'stale' lock files) a second "
-    "Journal, compact or repair locks a new file and opens a live journal",
-)
 def test_deleted_lock_file_still_excludes(tmp_path):
     """A second open fails while the first holds the journal."""
     directory = tmp_path / "journal"

@@ -80,11 +80,6 @@ def test_compact_undecodable_event_one_line(capsys, tmp_path, record):
     assert not list(tmp_path.glob("snapshot-*"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="write_snapshot does not remove its temporary file when the "
-    "rename fails (nano/events/_snapshot.py, os.replace)",
-)
 def test_compact_failure_removes_temporary(capsys, tmp_path):
     """A failed compact leaves no .snapshot-*.tmp file behind."""
     write_segment(tmp_path, 1, [POOL])
@@ -96,11 +91,6 @@ def test_compact_failure_removes_temporary(capsys, tmp_path):
     assert list(tmp_path.glob(".snapshot-*.tmp")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the error names the temporary file, not the path in the way, "
-    "because _describe in tools/journal/_main.py ignores filename2",
-)
 def test_compact_failure_names_snapshot_path(capsys, tmp_path):
     """When a directory blocks the snapshot name, the error names that path."""
     write_segment(tmp_path, 1, [POOL])
@@ -115,11 +105,6 @@ def test_compact_failure_names_snapshot_path(capsys, tmp_path):
     assert ".tmp" not in error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an event time that is not a string is reported as "
-    "'fromisoformat: argument must be str', without the field or value",
-)
 def test_verify_names_invalid_time_value(capsys, tmp_path):
     """verify names the field and the value of an invalid event time."""
     write_segment(tmp_path, 1, [POOL, dict(POOL, time=12345)])
@@ -133,12 +118,6 @@ def test_verify_names_invalid_time_value(capsys, tmp_path):
     assert "fromisoformat" not in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after two swapped lines, verify also blames the next, intact "
-    "segment: 'segment name says it starts at seq 5, but the previous "
-    "segment ends at seq 3'",
-)
 def test_verify_swapped_lines_blame_one_segment(capsys, tmp_path):
     """Two swapped lines are reported in their segment, not the next one."""
     write_segment(tmp_path, 1, [POOL, POOL])
@@ -170,11 +149,6 @@ def test_dump_table_one_line_per_event(capsys, tmp_path):
     assert len(out.splitlines()) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RFC 3339 allows a lowercase 'z' (section 5.6), but --since "
-    "rejects it and asks to 'add Z for UTC'",
-)
 def test_dump_since_lowercase_z(capsys, tmp_path):
     """A time ending in a lowercase z is UTC, as RFC 3339 allows."""
     write_segment(tmp_path, 1, [POOL])
@@ -223,11 +197,6 @@ def test_repair_interrupted_at_prompt(capsys, monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a FIFO named like a segment is read as one, so verify blocks "
-    "forever in open() instead of reporting a file that is not a segment",
-)
 def test_verify_fifo_segment_does_not_block(tmp_path):
     """verify reports a FIFO named like a segment instead of blocking."""
     write_segment(tmp_path, 1, [POOL])
