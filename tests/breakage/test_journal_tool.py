@@ -51,12 +51,6 @@ def run(capsys, *argv):
     return status, captured.out, captured.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compact lets EventDecodeError escape as a traceback: "
-    "tools/journal/_main.py catches RegistryError but not "
-    "EventDecodeError, which compact gets from Journal.read",
-)
 @pytest.mark.parametrize(
     "record",
     [
@@ -133,11 +127,6 @@ def test_verify_swapped_lines_blame_one_segment(capsys, tmp_path):
     assert str(following) not in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the table prints aggregate ids raw, so a newline in one "
-    "splits the row and can fake a row of its own",
-)
 def test_dump_table_one_line_per_event(capsys, tmp_path):
     """Each event is one table row, whatever characters its ids contain."""
     forged = "pool-1\n  2  2026-12-04T16:00:00.000000Z  ComputePoolDeleted"
@@ -172,11 +161,6 @@ class InterruptedTerminal(io.StringIO):
         raise KeyboardInterrupt()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ctrl-C at repair's [y/N] prompt ends nano-journal with a "
-    "KeyboardInterrupt traceback (tools/journal/_repair.py, _confirm)",
-)
 def test_repair_interrupted_at_prompt(capsys, monkeypatch, tmp_path):
     """Ctrl-C at the prompt cancels the repair with a message."""
     segment = write_segment(tmp_path / "journal", 1, [POOL, POOL])

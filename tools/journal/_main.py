@@ -10,6 +10,7 @@ from twisted.logger import (
 )
 
 from nano.events import (
+    EventDecodeError,
     JournalCorruptError,
     JournalLockedError,
     RegistryError,
@@ -40,6 +41,10 @@ def main(argv=None) -> int:
     globalLogPublisher.addObserver(_print_warning)
     try:
         return _run(argv)
+    except KeyboardInterrupt:
+        # 128 + SIGINT, the status a shell reports for Ctrl-C.
+        print("\nnano-journal: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader (such as head) went away: stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -59,6 +64,12 @@ def _run(argv) -> int:
         return _fail(str(error), error.status)
     except (JournalCorruptError, JournalLockedError, RegistryError) as error:
         return _fail(str(error), 1)
+    except EventDecodeError as error:
+        return _fail(
+            f"{error}; to list every such problem, run: "
+            f"nano-journal verify {args.directory}",
+            1,
+        )
     except BrokenPipeError:
         raise
     except OSError as error:

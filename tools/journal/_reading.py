@@ -9,7 +9,6 @@ from twisted.internet.task import Clock
 
 from nano.events import (
     Event,
-    EventDecodeError,
     EventRegistry,
     JournalCorruptError,
     JournalLine,
@@ -17,7 +16,7 @@ from nano.events import (
 )
 from nano.events._journal import open_journal
 
-from ._errors import CommandError, UsageError
+from ._errors import UsageError
 
 
 def journal_directory(text: str) -> Path:
@@ -51,18 +50,11 @@ def decoded_events(
     """
     Yield ``(seq, event)`` for every line, decoded and upcast.
 
-    :raises CommandError: an event cannot be decoded.
+    :raises EventDecodeError: an event cannot be decoded.
     :raises JournalCorruptError: a line is damaged.
     """
     for line in read_lines(directory):
-        try:
-            event = registry.decode(line.record, position(line))
-        except EventDecodeError as error:
-            raise CommandError(
-                f"{error}; to list every such problem, run: "
-                f"nano-journal verify {directory}"
-            ) from None
-        yield line.seq, event
+        yield line.seq, registry.decode(line.record, position(line))
 
 
 def first_damage(directory: Path) -> JournalCorruptError | None:

@@ -44,7 +44,7 @@ def repair_command(args) -> int:
 
 def _confirm(damage) -> bool:
     """
-    Ask on the terminal whether to cut.
+    Ask on the terminal whether to cut; Ctrl-C or end of input means no.
 
     :raises UsageError: input is not a terminal, so no answer can be read.
     """
@@ -59,7 +59,12 @@ def _confirm(damage) -> bool:
         end="",
         flush=True,
     )
-    return sys.stdin.readline().strip().lower() in {"y", "yes"}
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        print()  # end the prompt's line
+        return False
+    return answer.strip().lower() in {"y", "yes"}
 
 
 def _remove_stale_snapshots(directory: Path) -> None:

@@ -9,22 +9,36 @@ def format_table(
     """
     Return the rows as text columns separated by two spaces, with a
     header line. The last column is not padded, so long values (event
-    data) do not widen the others.
+    data) do not widen the others. Characters that are not printable
+    (newlines, terminal escapes) are shown as Python escapes such as
+    ``\\n``, so each row is one line, whatever the journal contains.
 
     :param right: indexes of the columns to align right (numbers).
     """
+    texts = [[_cell_text(value) for value in row] for row in [headers, *rows]]
     widths = [
-        max(len(str(row[index])) for row in [headers, *rows])
-        for index in range(len(headers))
+        max(len(row[index]) for row in texts) for index in range(len(headers))
     ]
-    lines = [_format_row(row, widths, right) for row in [headers, *rows]]
+    lines = [_format_row(row, widths, right) for row in texts]
     return "\n".join(lines) + "\n"
+
+
+def _cell_text(value) -> str:
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(_escape(character) for character in text)
+
+
+def _escape(character: str) -> str:
+    if character.isprintable():
+        return character
+    return repr(character)[1:-1]
 
 
 def _format_row(row, widths, right) -> str:
     cells = []
-    for index, value in enumerate(row):
-        text = str(value)
+    for index, text in enumerate(row):
         if index == len(row) - 1:
             cells.append(text)
         elif index in right:
