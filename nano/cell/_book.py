@@ -62,6 +62,18 @@ class InstanceBook:
         self._power.pop(instance_id, None)
         return self._live.record(event)
 
+    def snapshot(self):
+        """
+        Write a snapshot of the instances, so that the next start replays
+        only the events after it.
+
+        :return: the snapshot's path, or ``None`` for an empty journal.
+        :raises OSError: the snapshot could not be written.
+        """
+        if self._live.current.position == 0:
+            return None
+        return self._live.compact()
+
     def lock(self, instance_id):
         """Return the lock that serialises the operations on an instance."""
         lock = self._locks.get(instance_id)

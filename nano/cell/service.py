@@ -65,11 +65,18 @@ class CellService(Service):
         self._start_up()
 
     def stopService(self):
-        """Stop retrying, then close the journal."""
+        """Stop retrying, write a snapshot, then close the journal."""
         super().stopService()
         if self._retry is not None and self._retry.active():
             self._retry.cancel()
         self.host.remove_event_listener(self.lifecycle.domain_event)
+        try:
+            path = self.book.snapshot()
+        except OSError:
+            self.log.failure("Could not write a snapshot on stop")
+        else:
+            if path is not None:
+                self.log.info("Wrote snapshot {path}", path=str(path))
         return self.journal.close()
 
     def ready(self):

@@ -10,6 +10,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
+from nano.events import read_snapshot
 from nano.messages import (
     CellStatusReport,
     ComputeCellReady,
@@ -62,6 +63,9 @@ class RestartTests(SynchronousTestCase):
         cell = self.restart()
         self.assertEqual(cell.book.get(running).state, "running")
         self.assertEqual(cell.book.get(stopped).state, "stopped")
+        snapshot = read_snapshot(cell.journal.directory, "cell")
+        self.assertEqual(snapshot.seq, cell.journal.last_seq)
+        self.assertEqual(snapshot.seq, 7)
 
     def test_stopped_while_down(self):
         """A domain destroyed while the Cell was down is recorded stopped."""
