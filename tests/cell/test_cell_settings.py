@@ -136,13 +136,39 @@ class OptionsTests(SynchronousTestCase):
         self.assertIn("nano-cell: cannot start", message)
         self.assertIn("domain.cfg", message)
 
-    def test_builds_services_in_order(self):
-        """With its config, the Cell builds host, cell, reporter, fabric."""
-        config, data = Path(self.mktemp()), self.mktemp()
-        config.mkdir()
+    def write_domain_config(self, config):
+        config.mkdir(parents=True, exist_ok=True)
         (config / "domain.cfg").write_bytes(
             orjson.dumps({"secret": bytes(range(32)).hex()})
         )
+
+    def test_locked_journal_stops_start(self):
+        """A second Cell on the same data directory cannot start."""
+        config, data = Path(self.mktemp()), self.mktemp()
+        self.write_domain_config(config)
+        options = self.parse("--config", str(config), "--data", data)
+        first = tap.makeService(options, MemoryReactorClock())
+        self.addCleanup(first.parts.service.journal.close)
+        with self.assertRaises(SystemExit) as caught:
+            tap.makeService(options, MemoryReactorClock())
+        message = str(caught.exception)
+        self.assertIn("nano-cell: cannot start", message)
+        self.assertIn("journal", message)
+
+    def test_invalid_cell_config_stops_start(self):
+        """An invalid cell.cfg stops start-up with the key and the fix."""
+        config, data = Path(self.mktemp()), self.mktemp()
+        self.write_domain_config(config)
+        (config / "cell.cfg").write_bytes(orjson.dumps({"bridge": 7}))
+        options = self.parse("--config", str(config), "--data", data)
+        with self.assertRaises(SystemExit) as caught:
+            tap.makeService(options, MemoryReactorClock())
+        self.assertIn("invalid bridge 7", str(caught.exception))
+
+    def test_builds_services_in_order(self):
+        """With its config, the Cell builds host, cell, reporter, fabric."""
+        config, data = Path(self.mktemp()), self.mktemp()
+        self.write_domain_config(config)
         options = self.parse(
             "--config", str(config), "--data", data, "--domain-type", "qemu"
         )
