@@ -289,6 +289,18 @@ def test_verify_lists_every_problem(journal_dir):
     assert "sequence gap: expected seq 6, found 7" in problems[1].message
 
 
+def test_verify_stray_old_line_once(journal_dir):
+    """A copy of an old line in the middle is one problem, not two."""
+    (segment,) = write_notes(journal_dir, 5)
+    lines = lines_of(segment)
+    lines.insert(3, lines[1])
+    segment.write_bytes(b"".join(lines))
+
+    problems = verify(journal_dir, registry)
+    assert [p.line for p in problems] == [4]
+    assert "duplicate or out-of-order seq 2" in problems[0].message
+
+
 def test_verify_reports_unknown_types(journal_dir):
     """Events that the registry cannot decode are problems too."""
     write_notes(journal_dir, 2)

@@ -609,3 +609,36 @@ def test_record_with_bad_time(capsys, tmp_path):
     )
     assert run(capsys, "stats", tmp_path)[0] == 1
     assert run(capsys, "verify", tmp_path)[0] == 1
+
+
+def test_stats_table_escapes_type_names(capsys, tmp_path):
+    """A type name with a newline stays on its row of the stats table."""
+    record = {
+        "type": "Forged\nComputePoolCreated",
+        "version": 1,
+        "time": "2026-12-04T16:00:00.000000Z",
+        "aggregate_id": "a",
+        "task_id": None,
+        "data": {},
+    }
+    (tmp_path / SEGMENT).write_bytes(encode_line(1, record))
+
+    status, out, _ = run(capsys, "stats", tmp_path)
+
+    assert status == 0
+    assert "Forged\\nComputePoolCreated  " in out
+    assert "\nComputePoolCreated" not in out
+
+
+def test_interrupted_command_one_line(capsys, monkeypatch, journal):
+    """Ctrl-C during a command exits 130 with one line, no traceback."""
+
+    def interrupted(directory):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr("tools.journal._inspect.read_lines", interrupted)
+
+    status, _, err = run(capsys, "dump", journal)
+
+    assert status == 130
+    assert err == "\nnano-journal: interrupted\n"
