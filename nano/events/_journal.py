@@ -79,7 +79,7 @@ class Journal:
     An append-only journal of events in one directory.
 
     Open it with :meth:`open`. Only one :class:`Journal` (in any process)
-    has a directory open at a time: a lock file enforces that.
+    has a directory open at a time: an flock on the directory enforces that.
 
     :ivar directory: the journal directory.
     :ivar registry: the event types it reads and writes.
