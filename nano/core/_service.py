@@ -1,9 +1,12 @@
 """Core's process: its journal, its state and its REST API server."""
 
+import socket
 import stat
 from pathlib import Path
 
+import attrs
 from twisted.application.service import MultiService
+from twisted.internet.defer import gatherResults, maybeDeferred
 from twisted.internet.error import CannotListenError
 from twisted.web.server import Site
 
@@ -15,14 +18,24 @@ from nano.events import (
     JournalLockedError,
 )
 from nano.events.core import CORE_EVENTS
+from nano.fabric import (
+    CoreFabric,
+    FabricConfig,
+    InterfaceError,
+    Session,
+    ensure_secret,
+)
+from nano.messages import NANO_MESSAGES
 from nano.projections import CoreProjection, LiveProjection
 
+from ._cluster import Cluster
 from ._config import ApiConfig, load_api_config
 from ._defaults import record_default_templates
 from ._logging import core_logger
 from .api import build_api, new_id
 
 JOURNAL_DIRECTORY = "journal"
+FABRIC_CONFIG_NAME = "domain.cfg"
 
 
 class StartupError(Exception):
@@ -31,15 +44,20 @@ class StartupError(Exception):
 
 class CoreService(MultiService):
     """
-    Core: serves the REST API over the state folded from its journal.
+    Core: serves the REST API over the state folded from its journal,
+    and follows the Cells through the cluster fabric.
 
     :ivar api: the :class:`~nano.core.api.CoreAPI`.
     :ivar port: the listening port, once started.
+    :ivar fabric: the :class:`~nano.fabric.CoreFabric`, or ``None`` for
+        a Core without one (in tests).
     """
 
     log = core_logger()
 
-    def __init__(self, config: ApiConfig, journal, api, endpoint, reactor):
+    def __init__(
+        self, config: ApiConfig, journal, api, endpoint, reactor, fabric=None
+    ):
         """
         :param endpoint: ``(port, interface)`` to listen on.
         """
@@ -47,6 +65,7 @@ class CoreService(MultiService):
         self.config = config
         self.journal = journal
         self.api = api
+        self.fabric = fabric
         self._endpoint = endpoint
         self._reactor = reactor
         self.port = None
@@ -77,6 +96,25 @@ class CoreService(MultiService):
             port=address.port,
         )
 
+    def start_fabric(self):
+        """
+        Bind the fabric's sockets, so that Cells can find Core.
+
+        :raises StartupError: the interface or a port is unusable.
+        """
+        try:
+            self.fabric.startService()
+        except InterfaceError as error:
+            raise StartupError(
+                f"{error}; or give one with --interface"
+            ) from None
+        except (CannotListenError, OSError) as error:
+            raise StartupError(
+                f"cannot bind the fabric's UDP sockets: {error}; set "
+                "listen_port in domain.cfg to a free port, or stop the "
+                "other Core"
+            ) from None
+
     def startService(self):
         """Record the default templates on a first start."""
         super().startService()
@@ -98,10 +136,14 @@ class CoreService(MultiService):
         less, and close the journal.
         """
         super().stopService()
-        stopped = self.port.stopListening() if self.port else None
-        if stopped is None:
-            return self._close()
-        return stopped.addCallback(lambda _: self._close())
+        self.api.cluster.stop()
+        stopping = []
+        if self.port is not None:
+            stopping.append(maybeDeferred(self.port.stopListening))
+        if self.fabric is not None and self.fabric.running:
+            stopping.append(maybeDeferred(self.fabric.stopService))
+        stopped = gatherResults(stopping, consumeErrors=True)
+        return stopped.addBoth(lambda _: self._close())
 
     def _close(self):
         live = self.api.live
@@ -115,21 +157,40 @@ class CoreService(MultiService):
         return self.journal.close()
 
 
-def build_core(
-    config_dir: Path, data_dir: Path, port, interface: str, reactor
-) -> CoreService:
+@attrs.frozen(kw_only=True)
+class CoreOptions:
     """
-    Read Core's configuration and state, and bind its API port.
+    Core's command-line options.
 
-    :param port: the API port, or ``None`` for the one in ``api.cfg``.
+    :ivar port: the API port, or ``None`` for the one in ``api.cfg``.
+    :ivar interface: the API's listening address.
+    :ivar fabric_interface: the fabric's interface name or address, or
+        ``None`` for the one in ``domain.cfg``.
+    """
+
+    config: Path
+    data: Path
+    port: int | None = None
+    interface: str = "127.0.0.1"
+    fabric_interface: str | None = None
+    name: str = attrs.field(factory=lambda: f"Core_{socket.gethostname()}")
+
+
+def build_core(options: CoreOptions, reactor) -> CoreService:
+    """
+    Read Core's configuration and state, and bind its API port and its
+    fabric sockets.
+
     :raises StartupError: naming what is wrong and how to fix it.
     """
+    config_dir = Path(options.config)
     try:
         config = load_api_config(config_dir)
+        fabric_config = _fabric_config(config_dir, options.fabric_interface)
     except ConfigError as error:
         raise StartupError(str(error)) from None
     _warn_if_readable(config.path)
-    journal = _open_journal(Path(data_dir) / JOURNAL_DIRECTORY, reactor)
+    journal = _open_journal(Path(options.data) / JOURNAL_DIRECTORY, reactor)
     try:
         live = LiveProjection(CoreProjection(), journal)
     except (EventDecodeError, JournalCorruptError) as error:
@@ -138,16 +199,46 @@ def build_core(
             f"cannot load Core's state from {journal.directory}: {error}; "
             f"run nano-journal verify {journal.directory} to list the damage"
         ) from None
-    api = build_api(live, config.credentials, reactor, new_id)
-    if port is None:
-        port = config.port
-    core = CoreService(config, journal, api, (port, interface), reactor)
+    cluster = Cluster(live, reactor)
+    session = Session(
+        reactor, NANO_MESSAGES, cluster, fabric_config.request_timeout
+    )
+    cluster.register(session)
+    fabric = CoreFabric(reactor, fabric_config, session, options.name)
+    api = build_api(live, config.credentials, reactor, new_id, cluster)
+    port = config.port if options.port is None else options.port
+    core = CoreService(
+        config, journal, api, (port, options.interface), reactor, fabric
+    )
     try:
         core.listen()
+        core.start_fabric()
     except StartupError:
+        if core.port is not None:
+            core.port.stopListening()
         journal.close()
         raise
     return core
+
+
+def _fabric_config(config_dir: Path, interface) -> FabricConfig:
+    """
+    Read ``domain.cfg``, creating it or adding a cluster secret on the
+    first start.
+
+    :raises ConfigError: the file cannot be read or has invalid values.
+    """
+    path = config_dir / FABRIC_CONFIG_NAME
+    if ensure_secret(path):
+        CoreService.log.info(
+            "Created the cluster secret in {path}; copy this file to every "
+            "Cell's config directory",
+            path=str(path),
+        )
+    config = FabricConfig.from_file(path)
+    if interface is not None:
+        config = attrs.evolve(config, interface=interface)
+    return config
 
 
 def _open_journal(directory: Path, reactor):

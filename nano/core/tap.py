@@ -9,7 +9,7 @@ from pathlib import Path
 from twisted.python import usage
 
 from ._logging import LEVEL_NAMES, set_level
-from ._service import CoreService, StartupError, build_core
+from ._service import CoreOptions, CoreService, StartupError, build_core
 
 
 def _port(value: str) -> int:
@@ -32,7 +32,8 @@ class Options(usage.Options):
             "config",
             None,
             "/opt/nano/core/config",
-            "Directory of Core's configuration files (api.cfg).",
+            "Directory of Core's configuration files: api.cfg and "
+            "domain.cfg (the fabric's, created with a new cluster secret).",
         ],
         [
             "data",
@@ -54,6 +55,14 @@ class Options(usage.Options):
             "127.0.0.1",
             "IP address the REST API listens on; 0.0.0.0 for every IPv4 "
             "interface.",
+        ],
+        [
+            "interface",
+            None,
+            None,
+            "Interface name or IPv4 address of the cluster fabric (Cell "
+            "discovery and messages); by default interface in domain.cfg, "
+            "or the default route's interface.",
         ],
         [
             "log-level",
@@ -79,6 +88,17 @@ class Options(usage.Options):
             )
 
 
+def core_options(options: Options) -> CoreOptions:
+    """Return the :class:`CoreOptions` of parsed command-line options."""
+    return CoreOptions(
+        config=Path(options["config"]),
+        data=Path(options["data"]),
+        port=options["api-port"],
+        interface=options["api-interface"],
+        fabric_interface=options["interface"],
+    )
+
+
 def makeService(options: Options, reactor=None) -> CoreService:
     """
     Build Core from its options.
@@ -90,12 +110,6 @@ def makeService(options: Options, reactor=None) -> CoreService:
         from twisted.internet import reactor
     set_level(options["log-level"])
     try:
-        return build_core(
-            Path(options["config"]),
-            Path(options["data"]),
-            options["api-port"],
-            options["api-interface"],
-            reactor,
-        )
+        return build_core(core_options(options), reactor)
     except StartupError as error:
         raise SystemExit(f"nano-core: cannot start: {error}") from None

@@ -1,8 +1,10 @@
 """``twistd nano-core`` options and start-up errors."""
 
+import json
 from pathlib import Path
 
 from api_helpers import NOW, SynchronousThread
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.usage import UsageError
@@ -13,6 +15,33 @@ from nano.core._logging import LEVELS
 from nano.events import Event, EventRegistry
 from nano.events._journal import open_journal
 from nano.twisted_plugins.nano_core import nano_core
+
+
+class _UdpPort:
+    def __init__(self, port):
+        self.port = port
+
+    def getHost(self):
+        return IPv4Address("UDP", "127.0.0.1", self.port or 40000)
+
+    def stopListening(self):
+        return None
+
+
+class MemoryReactor(MemoryReactorClock):
+    """A memory reactor that records UDP and multicast ports too."""
+
+    def __init__(self):
+        super().__init__()
+        self.udp = []
+
+    def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):
+        self.udp.append((port, interface))
+        return _UdpPort(port)
+
+    def listenMulticast(self, port, protocol, interface="", **options):
+        self.udp.append((port, "multicast"))
+        return _UdpPort(port)
 
 
 class OptionsTests(SynchronousTestCase):
@@ -83,6 +112,8 @@ class MakeServiceTests(SynchronousTestCase):
                 str(self.root / "data"),
                 "--api-port",
                 "0",
+                "--interface",
+                "127.0.0.1",
                 *extra,
             ]
         )
@@ -100,7 +131,7 @@ class MakeServiceTests(SynchronousTestCase):
         path = self.root / "config" / "api.cfg"
         path.write_text('{"port": 5870, "credentials": "none"}')
         with self.assertRaises(SystemExit) as raised:
-            tap.makeService(self.options(), MemoryReactorClock())
+            tap.makeService(self.options(), MemoryReactor())
         message = str(raised.exception.code)
         self.assertIn("nano-core: cannot start", message)
         self.assertIn(str(path), message)
@@ -112,22 +143,22 @@ class MakeServiceTests(SynchronousTestCase):
         self.root.mkdir()
         (self.root / "data").write_text("a file, not a directory")
         with self.assertRaises(SystemExit) as raised:
-            tap.makeService(self.options(), MemoryReactorClock())
+            tap.makeService(self.options(), MemoryReactor())
         self.assertIn("journal", str(raised.exception.code))
 
     def test_locked_journal_exits(self):
         """A data directory in use by another Core stops start-up."""
-        first = tap.makeService(self.options(), MemoryReactorClock())
+        first = tap.makeService(self.options(), MemoryReactor())
         self.addCleanup(self.close_journal, first.journal)
         with self.assertRaises(SystemExit) as raised:
-            tap.makeService(self.options(), MemoryReactorClock())
+            tap.makeService(self.options(), MemoryReactor())
         message = str(raised.exception.code)
         self.assertIn("nano-core: cannot start", message)
         self.assertIn(str(self.root / "data" / "journal"), message)
 
     def test_listens_on_interface(self):
         """Core binds its API to the chosen interface and port."""
-        reactor = MemoryReactorClock()
+        reactor = MemoryReactor()
         core = tap.makeService(
             self.options(
                 "--api-interface", "127.0.0.2", "--log-level", "warn"
@@ -157,8 +188,74 @@ class MakeServiceTests(SynchronousTestCase):
         clock.advance(0)
 
         with self.assertRaises(SystemExit) as raised:
-            tap.makeService(self.options(), MemoryReactorClock())
+            tap.makeService(self.options(), MemoryReactor())
         message = str(raised.exception.code)
         self.assertIn("nano-core: cannot start", message)
         self.assertIn("SomethingElseHappened", message)
         self.assertIn(f"nano-journal verify {directory}", message)
+
+
+class FabricStartTests(SynchronousTestCase):
+    """makeService creates the cluster secret and binds the fabric."""
+
+    setUp = MakeServiceTests.setUp
+    options = MakeServiceTests.options
+    close_journal = MakeServiceTests.close_journal
+
+    def test_interface_default(self):
+        """Without --interface, domain.cfg's setting is used."""
+        self.assertIsNone(tap.Options()["interface"])
+
+    def test_binds_fabric_on_interface(self):
+        """The transport binds the chosen interface, on a free port, and
+        discovery listens on the group port."""
+        reactor = MemoryReactor()
+        core = tap.makeService(self.options(), reactor)
+        self.addCleanup(self.close_journal, core.journal)
+        self.assertEqual(reactor.udp, [(0, "127.0.0.1"), (5599, "multicast")])
+        self.assertTrue(core.fabric.running)
+        self.assertEqual(core.fabric.address, ("127.0.0.1", 40000))
+
+    def test_creates_secret(self):
+        """A first start writes domain.cfg with a secret, owner only."""
+        reactor = MemoryReactor()
+        core = tap.makeService(self.options(), reactor)
+        self.addCleanup(self.close_journal, core.journal)
+        path = self.root / "config" / "domain.cfg"
+        values = json.loads(path.read_text())
+        self.assertGreaterEqual(len(bytes.fromhex(values["secret"])), 16)
+        self.assertEqual(path.stat().st_mode & 0o777, 0o600)
+
+    def test_keeps_secret(self):
+        """A later start keeps the secret and the file's other keys."""
+        (self.root / "config").mkdir(parents=True)
+        path = self.root / "config" / "domain.cfg"
+        path.write_text(json.dumps({"secret": "ab" * 16, "domain": "lab"}))
+        core = tap.makeService(self.options(), MemoryReactor())
+        self.addCleanup(self.close_journal, core.journal)
+        values = json.loads(path.read_text())
+        self.assertEqual(values, {"secret": "ab" * 16, "domain": "lab"})
+
+    def test_invalid_domain_config_exits(self):
+        """An invalid domain.cfg stops start-up naming the key."""
+        (self.root / "config").mkdir(parents=True)
+        path = self.root / "config" / "domain.cfg"
+        path.write_text(json.dumps({"secret": "ab" * 16, "group_port": 0}))
+        with self.assertRaises(SystemExit) as raised:
+            tap.makeService(self.options(), MemoryReactor())
+        message = str(raised.exception.code)
+        self.assertIn("nano-core: cannot start", message)
+        self.assertIn("invalid group_port 0", message)
+
+    def test_unknown_interface_exits(self):
+        """An interface that does not exist stops start-up, and the
+        journal is closed so that a corrected start can open it."""
+        options = self.options()
+        options["interface"] = "nano-missing0"
+        with self.assertRaises(SystemExit) as raised:
+            tap.makeService(options, MemoryReactor())
+        message = str(raised.exception.code)
+        self.assertIn("'nano-missing0'", message)
+        self.assertIn("--interface", message)
+        core = tap.makeService(self.options(), MemoryReactor())
+        self.addCleanup(self.close_journal, core.journal)

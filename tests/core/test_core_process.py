@@ -55,6 +55,8 @@ class Core:
                     str(self.port),
                     "--api-interface",
                     "127.0.0.1",
+                    "--interface",
+                    "127.0.0.1",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -5,23 +5,31 @@ signatures, served by Klein.
 
 from ._app import PREFIX, CoreAPI, new_id
 from ._envelope import ApiError
+from .cells import cell_routes
 from .pools import pool_routes
+from .status import status_routes
 from .templates import template_routes
 from .zone import zone_routes
 
 
-def build_api(live, credentials, clock, make_id=new_id) -> CoreAPI:
+def build_api(
+    live, credentials, clock, make_id=new_id, cluster=None
+) -> CoreAPI:
     """
     Return the API with every route Core serves.
 
     :param live: Core's :class:`~nano.projections.LiveProjection`.
     :param credentials: API key by API id.
     :param clock: an ``IReactorTime``.
+    :param cluster: the :class:`~nano.core._cluster.Cluster` of connected
+        Cells, or ``None`` for one that has no fabric session.
     """
-    api = CoreAPI(live, credentials, clock, make_id)
+    api = CoreAPI(live, credentials, clock, make_id, cluster)
     api.add_routes(pool_routes(api))
+    api.add_routes(cell_routes(api))
     api.add_routes(template_routes(api))
     api.add_routes(zone_routes(api))
+    api.add_routes(status_routes(api))
     return api
 
 

@@ -16,6 +16,7 @@ from nano.events import (
     utc_time,
 )
 
+from .._cluster import Cluster
 from .._logging import core_logger
 from ._auth import authenticate
 from ._envelope import (
@@ -48,11 +49,16 @@ class CoreAPI:
     :param clock: an ``IReactorTime``, for signature dates, event times
         and Core's start time.
     :param make_id: returns a new template id.
+    :param cluster: the :class:`~nano.core._cluster.Cluster` of connected
+        Cells; a new one with no fabric session by default.
     """
 
     log = core_logger()
 
-    def __init__(self, live, credentials, clock, make_id=new_id):
+    def __init__(self, live, credentials, clock, make_id=new_id, cluster=None):
+        if cluster is None:
+            cluster = Cluster(live, clock)
+        self.cluster = cluster
         self.live = live
         self.clock = clock
         self.make_id = make_id
@@ -84,7 +90,7 @@ class CoreAPI:
 
     @property
     def state(self):
-        """Core's current state (pools, templates)."""
+        """Core's current state (pools, their Cells, templates)."""
         return self.live.current.state
 
     def now(self):

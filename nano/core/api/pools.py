@@ -7,6 +7,8 @@ address pool (``null`` in Core's state). Failover moves the instances of
 a lost Cell to other Cells, so it needs shared storage.
 """
 
+from collections import Counter
+
 from nano.events.core import (
     ComputePoolCreated,
     ComputePoolDeleted,
@@ -41,14 +43,16 @@ def pool_routes(api):
     ]
 
 
-def pool_json(pool) -> dict:
-    """Return a pool as Nano 1.x clients read it."""
+def pool_json(pool, cells: int) -> dict:
+    """
+    Return a pool as Nano 1.x clients read it.
+
+    :param cells: the number of its Cells.
+    """
     return {
         "name": pool.name,
         "enabled": pool.enabled,
-        # TODO: count the pool's Cells once Core tracks Cells, and then
-        # rebuild PoolRoutes.list's cached list when Cells change too.
-        "cells": 0,
+        "cells": cells,
         "storage": pool.storage or "",
         "network": pool.network or "",
         "failover": pool.failover,
@@ -60,26 +64,32 @@ class PoolRoutes:
 
     def __init__(self, api):
         self.api = api
-        self._listed_pools = None
+        self._listed = None
         self._listing = []
 
     def list(self, body):
         """
         Return every pool, sorted by name.
 
-        The list is built once per version of the state's pool map,
-        which is replaced, never changed, so repeated reads of a large
-        list cost only its serialization.
+        The list is built once per version of the state's pool and Cell
+        maps, which are replaced, never changed, so repeated reads of a
+        large list cost only its serialization.
         """
-        pools = self.api.state.pools
-        if pools is not self._listed_pools:
-            self._listing = [pool_json(pools[name]) for name in sorted(pools)]
-            self._listed_pools = pools
+        state = self.api.state
+        pools = state.pools
+        if (pools, state.cells) != self._listed:
+            counts = Counter(cell.pool for cell in state.cells.values())
+            self._listing = [
+                pool_json(pools[name], counts[name]) for name in sorted(pools)
+            ]
+            self._listed = (pools, state.cells)
         return self._listing
 
     def get(self, body, pool):
         """Return one pool."""
-        return pool_json(self._existing(pool))
+        return pool_json(
+            self._existing(pool), len(self.api.state.cells_of(pool))
+        )
 
     def create(self, body, pool):
         """Create a pool; its settings default to local storage, no
@@ -99,7 +109,10 @@ class PoolRoutes:
         return self._record(pool, event)
 
     def modify(self, body, pool):
-        """Change a pool's settings; fields left out keep their value."""
+        """
+        Change a pool's settings; fields left out keep their value. The
+        connected Cells of the pool are sent its new settings.
+        """
         current = self._existing(pool)
         fields = parse_object(body)
         check_keys(fields, MODIFY_FIELDS)
@@ -115,13 +128,24 @@ class PoolRoutes:
         event = ComputePoolModified(
             aggregate_id=pool, time=self.api.now(), enabled=enabled, **settings
         )
-        return self._record(pool, event)
+        recorded = self._record(pool, event)
+        return recorded.addCallback(self._modified, pool)
+
+    def _modified(self, reply, pool):
+        self.api.cluster.send_pool_to_members(pool)
+        return reply
 
     def delete(self, body, pool):
-        """Delete a pool."""
+        """Delete a pool that has no Cells."""
         self._existing(pool)
-        # TODO: reject deleting a pool that still has Cells, once Core
-        # tracks Cells.
+        cells = self.api.state.cells_of(pool)
+        if cells:
+            names = ", ".join(cell.name for cell in cells)
+            raise conflict(
+                f"compute pool {pool!r} still has Cells: {names}; remove "
+                "them with DELETE /api/v1/compute_pool_cells/"
+                f"{pool}/<cell> first"
+            )
         event = ComputePoolDeleted(aggregate_id=pool, time=self.api.now())
         return self._record(pool, event)
 

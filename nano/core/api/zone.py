@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+from .status import Totals
+
 #: The zone's name; Nano 1.x's default domain.
 ZONE_NAME = "default"
 
@@ -18,27 +20,22 @@ def zone_status(api) -> dict:
     ``pools`` is ``[disabled, enabled]``, ``cells`` is ``[offline,
     online]`` and ``instances`` is ``[stopped, running, lost,
     migrating]``. Memory and disk are in bytes, speeds in bytes per
-    second, and ``start_time`` is Core's start in UTC.
+    second, and ``start_time`` is Core's start in UTC. The Cells are
+    those of every pool and those connected in no pool; the figures are
+    computed as in :mod:`nano.core.api.status`.
     """
-    pools = api.state.pools.values()
+    state = api.state
+    pools = state.pools.values()
     enabled = sum(1 for pool in pools if pool.enabled)
     started = datetime.fromtimestamp(api.start_time, UTC)
-    # TODO: fill cells, instances, CPU, memory, disk and speeds from the
-    # Cells' reports once Core tracks Cells; until then they are 0.
+    totals = Totals()
+    for name in state.cells:
+        totals.add(api.cluster.cell(name))
+    for cell in api.cluster.unallocated():
+        totals.add(cell)
     return {
         "name": ZONE_NAME,
         "pools": [len(pools) - enabled, enabled],
-        "cells": [0, 0],
-        "instances": [0, 0, 0, 0],
-        "cpu_usage": 0.0,
-        "max_cpu": 0,
-        "available_memory": 0,
-        "max_memory": 0,
-        "available_disk": 0,
-        "max_disk": 0,
-        "read_speed": 0,
-        "write_speed": 0,
-        "receive_speed": 0,
-        "send_speed": 0,
+        **totals.json(),
         "start_time": f"{started:%Y-%m-%d %H:%M:%S}",
     }
