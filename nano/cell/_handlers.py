@@ -53,6 +53,7 @@ from ._instances import (
     check_instance_id,
     describe,
     device_set,
+    display_of,
     domain_name,
     domain_spec,
     instance_xml,
@@ -473,16 +474,21 @@ class InstanceHandlers:
             await guest.shutdown()
 
     async def status(self, request):
-        """Describe an instance, with the CPU time of a running domain."""
+        """
+        Describe an instance, with the CPU time and the remote display of
+        a running domain.
+        """
         instance = self._require(request.instance_id)
-        cpu_time = 0
+        cpu_time, display = 0, None
         if instance.state == "running":
             guest = await self._require_guest(instance)
             cpu_time = (await guest.info()).cpu_time
+            display = display_of(await guest.xml(secure=True))
         return GetInstanceStatusResponse(
             instance_id=instance.id,
             instance=describe(instance),
             cpu_time=cpu_time,
+            display=display,
             task_id=request.task_id,
         )
 

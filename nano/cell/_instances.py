@@ -164,3 +164,24 @@ def describe(instance):
         "image": instance.image,
         "stop_reason": instance.stop_reason,
     }
+
+
+def display_of(xml):
+    """
+    Read a running domain's remote display from its secure XML.
+
+    :return: ``{"protocol", "address", "port", "password"}``, with
+        ``port`` ``None`` until QEMU has picked one, or ``None`` for a
+        domain without a display.
+    """
+    graphics = ET.fromstring(xml).find("devices/graphics")
+    if graphics is None:
+        return None
+    port = graphics.get("port")
+    listen = graphics.find("listen")
+    return {
+        "protocol": graphics.get("type"),
+        "address": None if listen is None else listen.get("address"),
+        "port": int(port) if port and int(port) > 0 else None,
+        "password": graphics.get("passwd"),
+    }

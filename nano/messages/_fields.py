@@ -70,6 +70,12 @@ def mapping(instance, attribute, value):
         raise _reject(attribute, value, "a JSON object")
 
 
+def optional_mapping(instance, attribute, value):
+    """Accept a JSON object or null."""
+    if value is not None and not isinstance(value, dict):
+        raise _reject(attribute, value, "a JSON object or null")
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -16,6 +16,7 @@ from ._fields import (
     field,
     flag,
     mapping,
+    optional_mapping,
     optional_text,
     positive,
     sizes,
@@ -150,9 +151,14 @@ class GetInstanceStatusResponse(Message):
 
     :ivar cpu_time: CPU time the running domain has used, in nanoseconds,
         0 when it is stopped.
+    :ivar display: the running domain's remote display, ``{"protocol":
+        "vnc", "address": "127.0.0.1", "port": 5900, "password": "..."}``,
+        or null. The password is secret: show it only to the instance's
+        owner.
     """
 
     instance_id: str = field(text)
     instance: dict = field(mapping)
     cpu_time: int = field(count, default=0)
+    display: dict | None = field(optional_mapping, default=None)
     task_id: str | None = field(optional_text, default=None)

@@ -410,6 +410,20 @@ class PowerTests(HandlerTestCase):
         self.assertEqual(reply.instance["id"], instance_id)
         self.assertEqual(reply.instance["state"], "running")
         self.assertEqual(reply.instance["template"]["disk"], "virtio")
+        self.assertEqual(reply.display["protocol"], "vnc")
+        self.assertEqual(reply.display["address"], "127.0.0.1")
+        self.assertEqual(len(reply.display["password"]), 8)
+
+    def test_status_of_stopped_instance(self):
+        """A stopped instance has no CPU time and no display."""
+        instance_id, _ = self.create()
+        reply = self.successResultOf(
+            self.cell.request(
+                GetInstanceStatusRequest(instance_id=instance_id)
+            )
+        )
+        self.assertEqual(reply.cpu_time, 0)
+        self.assertIsNone(reply.display)
 
     def test_domain_removed_outside_nano(self):
         """A start of an instance whose domain is gone says so."""

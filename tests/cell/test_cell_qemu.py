@@ -29,6 +29,7 @@ from nano.messages import (
     ComputeCellReady,
     CreateInstanceRequest,
     DeleteInstanceRequest,
+    GetInstanceStatusRequest,
     InstanceDeleted,
     InstanceStopped,
     StartInstanceRequest,
@@ -127,6 +128,12 @@ async def test_instance_lifecycle(cell, core, private_libvirtd, tmp_path):
     )
     assert reply.instance["state"] == "running"
     await wait_until(lambda: marker_count(console) >= 1, "boot marker")
+    status = await core.request(
+        GetInstanceStatusRequest(instance_id=INSTANCE_ID)
+    )
+    assert status.cpu_time > 0
+    assert status.display["port"] >= 5900
+    assert len(status.display["password"]) == 8
 
     stopped = await core.request(
         StopInstanceRequest(
