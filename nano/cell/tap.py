@@ -64,7 +64,7 @@ class Options(usage.Options):
             None,
             None,
             "Core's fabric address HOST:PORT; by default Core is found by "
-            "multicast discovery",
+            "multicast discovery.",
             parse_core_address,
         ],
     ]
