@@ -42,12 +42,17 @@ class LiveCell:
         silence limit.
     :ivar report: its last :class:`CellStatusReport`, or ``None``.
     :ivar instances: its instance descriptions by id, as its
-        ``ComputeCellReady`` and later instance messages give them.
+        ``ComputeCellReady`` and later instance messages give them;
+        change them only through this class's methods, which keep
+        :attr:`allocated` current.
+    :ivar allocated: the cores, memory and disk (bytes) of its instances.
     """
 
     __slots__ = (
+        "_candidate",
         "address",
         "alive",
+        "allocated",
         "instances",
         "name",
         "peer",
@@ -62,18 +67,41 @@ class LiveCell:
         self.alive = True
         self.report = None
         self.instances = {}
+        self.allocated = (0, 0, 0)
         self.silence = None
+        self._candidate = None
 
-    def allocated(self) -> tuple[int, int, int]:
-        """Return the cores, memory and disk given to its instances."""
-        cores = memory = disk = 0
-        for instance in self.instances.values():
-            cores += _whole(instance.get("cores"))
-            memory += _whole(instance.get("memory"))
-            disks = instance.get("disks")
-            if isinstance(disks, list):
-                disk += sum(_whole(size) for size in disks)
-        return cores, memory, disk
+    def replace_instances(self, descriptions) -> None:
+        """Replace the instance list with a Cell's full list."""
+        self.instances = {
+            item["id"]: item
+            for item in descriptions
+            if isinstance(item.get("id"), str)
+        }
+        self.allocated = _allocation(self.instances.values())
+
+    def remove_instance(self, instance_id: str) -> None:
+        """Forget a deleted instance."""
+        if self.instances.pop(instance_id, None) is not None:
+            self.allocated = _allocation(self.instances.values())
+
+    def set_state(self, instance_id: str, state: str) -> None:
+        """Change an instance's state, if the Cell has that instance."""
+        instance = self.instances.get(instance_id)
+        if instance is not None:
+            self.instances[instance_id] = {**instance, "state": state}
+
+    def candidate(self, enabled: bool) -> Candidate:
+        """
+        Return the Cell as the scheduler sees it, built again only when
+        its report, liveness, allocation or ``enabled`` changed.
+        """
+        key = (self.report, self.alive, self.allocated, enabled)
+        cached = self._candidate
+        if cached is None or cached[0] != key:
+            cached = (key, _candidate(self, enabled))
+            self._candidate = cached
+        return cached[1]
 
     def instance_counts(self) -> list[int]:
         """
@@ -149,12 +177,23 @@ class Cluster:
         return [cell for cell in self.cells() if cell.name not in members]
 
     def candidates(self, pool: str) -> list[Candidate]:
-        """Return the Cells of ``pool`` as the scheduler sees them."""
-        members = self.live.current.state.cells_of(pool)
-        return [
-            candidate(member, self._cells.get(member.name))
-            for member in members
-        ]
+        """
+        Return the Cells of ``pool`` as the scheduler sees them; a Cell
+        that is not connected, or has not reported yet, is offline.
+        """
+        candidates = []
+        cells = self._cells
+        for member in self.live.current.state.cells.values():
+            if member.pool != pool:
+                continue
+            cell = cells.get(member.name)
+            if cell is None:
+                candidates.append(
+                    Candidate(member.name, alive=False, enabled=member.enabled)
+                )
+            else:
+                candidates.append(cell.candidate(member.enabled))
+        return candidates
 
     def send_pool(self, name: str) -> None:
         """
@@ -206,11 +245,7 @@ class Cluster:
         cell = self._connected_cell(peer)
         if cell is None:
             return
-        cell.instances = {
-            instance["id"]: instance
-            for instance in message.instances
-            if isinstance(instance.get("id"), str)
-        }
+        cell.replace_instances(message.instances)
 
     def _instance_started(self, peer, message):
         self._set_state(peer, message.instance_id, "running")
@@ -221,14 +256,12 @@ class Cluster:
     def _instance_deleted(self, peer, message):
         cell = self._connected_cell(peer)
         if cell is not None:
-            cell.instances.pop(message.instance_id, None)
+            cell.remove_instance(message.instance_id)
 
     def _set_state(self, peer, instance_id, state):
         cell = self._connected_cell(peer)
-        if cell is None or instance_id not in cell.instances:
-            return
-        instance = cell.instances[instance_id]
-        cell.instances[instance_id] = {**instance, "state": state}
+        if cell is not None:
+            cell.set_state(instance_id, state)
 
     def _connected_cell(self, peer) -> LiveCell | None:
         cell = self._cells.get(peer.name)
@@ -304,19 +337,15 @@ class Cluster:
         """Not called: the session decodes messages."""
 
 
-def candidate(member, cell: LiveCell | None) -> Candidate:
-    """
-    Return a pool's Cell as the scheduler sees it: offline unless it
-    is connected, alive and has reported.
-    """
-    if cell is None or not cell.alive or cell.report is None:
-        return Candidate(member.name, alive=False, enabled=member.enabled)
+def _candidate(cell: LiveCell, enabled: bool) -> Candidate:
     report = cell.report
-    cores, memory, disk = cell.allocated()
+    if not cell.alive or report is None:
+        return Candidate(cell.name, alive=False, enabled=enabled)
+    cores, memory, disk = cell.allocated
     return Candidate(
-        member.name,
+        cell.name,
         alive=True,
-        enabled=member.enabled,
+        enabled=enabled,
         cores=report.cores,
         cpu_load=report.cpu_load,
         memory=report.memory,
@@ -329,6 +358,18 @@ def candidate(member, cell: LiveCell | None) -> Candidate:
         instances=len(cell.instances),
         instance_limit=report.instance_limit,
     )
+
+
+def _allocation(instances) -> tuple[int, int, int]:
+    """Return the cores, memory and disk given to ``instances``."""
+    cores = memory = disk = 0
+    for instance in instances:
+        cores += _whole(instance.get("cores"))
+        memory += _whole(instance.get("memory"))
+        disks = instance.get("disks")
+        if isinstance(disks, list):
+            disk += sum(_whole(size) for size in disks)
+    return cores, memory, disk
 
 
 def _cancel(call) -> None:

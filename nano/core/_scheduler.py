@@ -45,6 +45,7 @@ class Candidate:
         volume sizes in bytes.
     :ivar instances: the number of its instances, and
         ``instance_limit`` the most it accepts (0: no limit).
+    :ivar score: :func:`score` of the other fields, computed once.
     """
 
     name: str
@@ -61,6 +62,10 @@ class Candidate:
     allocated_disk: int = 0
     instances: int = 0
     instance_limit: int = 0
+    score: float = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self):
+        object.__setattr__(self, "score", score(self))
 
 
 class NoCellFits(Exception):
@@ -146,16 +151,30 @@ def select_cell(
     :raises NoCellFits: no Cell can take it, with each Cell's reason.
     """
     best = None
-    best_key = None
-    reasons = []
+    refused = []
+    cores, memory, disk = demand.cores, demand.memory, demand.disk
     for cell in cells:
-        reason = rejection(cell, demand)
-        if reason is not None:
-            reasons.append((cell.name, reason))
-            continue
-        key = (-score(cell), cell.name)
-        if best_key is None or key < best_key:
-            best, best_key = cell, key
+        # The same rules as rejection(), inlined because this loop runs
+        # once per Cell of the pool for every placement.
+        if not (
+            cell.alive
+            and cell.enabled
+            and cell.cpu_load <= MAX_CPU_LOAD
+            and cell.cores >= cores
+            and cell.memory_available >= memory
+            and cell.disk_available >= disk
+            and not 0 < cell.instance_limit <= cell.instances
+        ):
+            refused.append(cell)
+        elif best is None or _better(cell, best):
+            best = cell
     if best is None:
+        reasons = [(cell.name, rejection(cell, demand)) for cell in refused]
         raise NoCellFits(pool, demand, reasons)
     return best
+
+
+def _better(cell: Candidate, best: Candidate) -> bool:
+    if cell.score != best.score:
+        return cell.score > best.score
+    return cell.name < best.name

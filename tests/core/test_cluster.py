@@ -150,7 +150,7 @@ class ClusterTests(ClusterTestCase):
         self.call("PUT", CELLS + "p/cell-b", {"enable": False})
         cell.report(cpu_load=0.5, instance_limit=4)
         self.advance(0.1)
-        a, b = self.cluster.candidates("p")
+        a, b = sorted(self.cluster.candidates("p"), key=lambda c: c.name)
         self.assertEqual((a.name, a.alive, a.enabled), ("cell-a", True, True))
         self.assertEqual(a.cpu_load, 0.5)
         self.assertEqual(a.allocated_cores, 4)

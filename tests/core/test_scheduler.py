@@ -203,3 +203,17 @@ def test_deterministic(cells, demand, random):
     except NoCellFits as error:
         second = error.reasons
     assert first == second
+
+
+@given(candidates(), demands)
+def test_rejection_matches_rules(candidate, demand):
+    """rejection() gives a reason exactly for the Cells that do not fit,
+    so the reasons agree with the choice select_cell makes."""
+    assert (rejection(candidate, demand) is None) == fits(candidate, demand)
+
+
+@given(candidates())
+def test_score_in_range(candidate):
+    """Every score is within 0 and 1, and stored on the candidate."""
+    assert 0.0 <= candidate.score <= 1.0
+    assert candidate.score == score(candidate)

@@ -43,7 +43,7 @@ def pool_routes(api):
     ]
 
 
-def pool_json(pool, cells: int) -> dict:
+def pool_json(pool, cells: int = 0) -> dict:
     """
     Return a pool as Nano 1.x clients read it.
 
@@ -87,9 +87,9 @@ class PoolRoutes:
 
     def get(self, body, pool):
         """Return one pool."""
-        return pool_json(
-            self._existing(pool), len(self.api.state.cells_of(pool))
-        )
+        cells = self.api.state.cells.values()
+        count = sum(1 for cell in cells if cell.pool == pool)
+        return pool_json(self._existing(pool), count)
 
     def create(self, body, pool):
         """Create a pool; its settings default to local storage, no
