@@ -2,8 +2,8 @@
 The Cells Core is connected to: soft state, rebuilt from what the Cells
 send and never journalled.
 
-Which pool a Cell belongs to is in Core's journal (``CellAdded``...);
-this module keeps what is live: the connection, the last
+Which pool a Cell belongs to is in Core's journal (``CellAdded``...).
+This module keeps what is live: the connection, the last
 ``CellStatusReport`` and the instance list of ``ComputeCellReady``. A
 Cell that sends no report for :data:`SILENCE_LIMIT` seconds is marked
 lost until its next report, as Nano 1.x does.
@@ -93,8 +93,8 @@ class LiveCell:
 
     def candidate(self, enabled: bool) -> Candidate:
         """
-        Return the Cell as the scheduler sees it, built again only when
-        its report, liveness, allocation or ``enabled`` changed.
+        Return the Cell as a scheduler :class:`Candidate`, built again
+        only when its report, liveness, allocation or ``enabled`` changed.
         """
         key = (self.report, self.alive, self.allocated, enabled)
         cached = self._candidate
@@ -128,7 +128,7 @@ class Cluster:
     Core's view of the connected Cells; the fabric session's observer.
 
     :param live: Core's :class:`~nano.projections.LiveProjection`, whose
-        state says which pool each Cell belongs to.
+        state gives the pool of each Cell.
     :param clock: times the silence limit.
     :ivar session: the fabric :class:`~nano.fabric.Session`, set by
         :meth:`register`; without one, nothing is sent.
@@ -178,8 +178,8 @@ class Cluster:
 
     def candidates(self, pool: str) -> list[Candidate]:
         """
-        Return the Cells of ``pool`` as the scheduler sees them; a Cell
-        that is not connected, or has not reported yet, is offline.
+        Return the Cells of ``pool`` as scheduler candidates. A Cell that
+        is not connected, or has not reported yet, is offline.
         """
         candidates = []
         cells = self._cells
@@ -213,9 +213,10 @@ class Cluster:
         message = ComputePoolReady(
             pool=pool.name, storage=pool.storage, network=pool.network
         )
-        replied = self.session.request(cell.peer, message)
+        peer = cell.peer
+        replied = self.session.request(peer, message)
         replied.addCallbacks(
-            lambda reply: self._cell_ready(cell.peer, reply),
+            lambda reply: self._cell_ready(peer, reply),
             lambda failure: self.log.warn(
                 "Cell {cell} did not confirm pool {pool}: {error}",
                 cell=name,
@@ -307,14 +308,14 @@ class Cluster:
         self.send_pool(peer.name)
 
     def peer_lost(self, peer):
-        """The fabric heard nothing for a while: mark the Cell lost."""
+        """Mark the Cell lost, because the fabric heard nothing from it."""
         cell = self._connected_cell(peer)
         if cell is not None and cell.alive:
             cell.alive = False
             self.log.warn("Cell {cell} lost: silent link", cell=cell.name)
 
     def peer_recovered(self, peer):
-        """Nothing to do: the next report marks the Cell alive."""
+        """Do nothing, because the next report marks the Cell alive."""
 
     def peer_disconnected(self, peer, graceful):
         """

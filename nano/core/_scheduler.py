@@ -19,7 +19,7 @@ MAX_CPU_LOAD = 0.8
 @attrs.frozen
 class Demand:
     """
-    What a new instance needs.
+    The resources a new instance needs.
 
     :ivar cores: vCPUs.
     :ivar memory: bytes.
@@ -34,7 +34,7 @@ class Demand:
 @attrs.frozen
 class Candidate:
     """
-    One Cell as the scheduler sees it.
+    One Cell, with the figures the scheduler uses.
 
     :ivar alive: the Cell is connected and has reported recently.
     :ivar cpu_load: the busy share of its cores, 0 to 1.
@@ -77,16 +77,16 @@ class NoCellFits(Exception):
 
     def __init__(self, pool: str, demand: Demand, reasons):
         self.reasons = tuple(sorted(reasons))
-        wanted = (
+        needed = (
             f"{demand.cores} cores, {demand.memory} bytes of memory and "
             f"{demand.disk} bytes of disk"
         )
         if not self.reasons:
-            message = f"compute pool {pool!r} has no Cells for {wanted}"
+            message = f"compute pool {pool!r} has no Cells for {needed}"
         else:
-            refused = "; ".join(f"{n}: {r}" for n, r in self.reasons)
-            message = f"no Cell of compute pool {pool!r} fits {wanted}: "
-            message += refused
+            listed = "; ".join(f"{n}: {r}" for n, r in self.reasons)
+            message = f"no Cell of compute pool {pool!r} fits {needed}: "
+            message += listed
         super().__init__(message)
 
 
@@ -151,7 +151,7 @@ def select_cell(
     :raises NoCellFits: no Cell can take it, with each Cell's reason.
     """
     best = None
-    refused = []
+    rejected = []
     cores, memory, disk = demand.cores, demand.memory, demand.disk
     for cell in cells:
         # The same rules as rejection(), inlined because this loop runs
@@ -165,11 +165,11 @@ def select_cell(
             and cell.disk_available >= disk
             and not 0 < cell.instance_limit <= cell.instances
         ):
-            refused.append(cell)
+            rejected.append(cell)
         elif best is None or _better(cell, best):
             best = cell
     if best is None:
-        reasons = [(cell.name, rejection(cell, demand)) for cell in refused]
+        reasons = [(cell.name, rejection(cell, demand)) for cell in rejected]
         raise NoCellFits(pool, demand, reasons)
     return best
 

@@ -105,8 +105,12 @@ class CoreService(MultiService):
         try:
             self.fabric.startService()
         except InterfaceError as error:
+            # The problem comes before the fabric's hint, which names
+            # --core, an option that only Cells have.
+            problem = str(error).partition("; ")[0]
             raise StartupError(
-                f"{error}; or give one with --interface"
+                f"{problem}; give the fabric's interface name or IPv4 "
+                'address with --interface, or as "interface" in domain.cfg'
             ) from None
         except (CannotListenError, OSError) as error:
             raise StartupError(
@@ -132,8 +136,8 @@ class CoreService(MultiService):
 
     def stopService(self):
         """
-        Stop listening, write a snapshot so that the next start replays
-        less, and close the journal.
+        Stop listening, close the fabric's connections, write a snapshot
+        so that the next start replays less, and close the journal.
         """
         super().stopService()
         self.api.cluster.stop()

@@ -1,8 +1,9 @@
 """
-Core with its Cells on an in-memory fabric: Core's API and cluster, and
-fake Cells that send what a real Cell sends (a ``ComputeCellReady`` when
-connected and as the reply to ``ComputePoolReady``, status reports on
-request), all on the test clock.
+Core with its Cells on an in-memory fabric, all on the test clock.
+
+Core has its API and cluster. Each fake Cell sends what a real Cell
+sends: a ``ComputeCellReady`` when it connects and as the reply to
+``ComputePoolReady``, and status reports when the test asks.
 """
 
 from api_helpers import CREDENTIALS, ApiTestCase

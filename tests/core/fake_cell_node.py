@@ -2,7 +2,7 @@
 A Cell made of the fabric and nothing else, for Core's process tests.
 
 It connects to the Core at ``--core``, sends a status report every 0.5
-seconds and one instance in ``ComputeCellReady``, answers
+seconds and one instance in ``ComputeCellReady``, replies to
 ``ComputePoolReady``, and prints one JSON line per event::
 
     python fake_cell_node.py --config domain.cfg --name Cell_1 \\
@@ -49,7 +49,7 @@ def emit(event, **fields):
 
 @implementer(IPeerObserver)
 class FakeCell:
-    """Reports to Core while connected, and answers ComputePoolReady."""
+    """Report to Core while connected, and reply to ComputePoolReady."""
 
     def __init__(self, reactor, name):
         self.name = name

@@ -128,7 +128,7 @@ class CellRouteTests(ClusterTestCase):
         self.add_cell("cell-a", [instance("i1")])
         self.join()
         reply = self.call("DELETE", CELLS + "p/cell-a")
-        self.assert_error(reply, 409, "'cell-a'", "1 instances")
+        self.assert_error(reply, 409, "'cell-a'", "has 1 instances")
         self.assertIn("cell-a", self.reloaded_state().cells)
 
     def test_delete_pool_with_cells_rejected(self):

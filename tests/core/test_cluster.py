@@ -117,7 +117,7 @@ class ClusterTests(ClusterTestCase):
         self.assertIsNone(pool.storage)
 
     def test_member_gets_pool_on_connect(self):
-        """A Cell of a pool is told its pool each time it connects."""
+        """A Cell of a pool is sent its pool each time it connects."""
         self.call("POST", POOLS + "p")
         cell = self.add_cell("cell-a")
         self.call("POST", CELLS + "p/cell-a")
@@ -141,7 +141,7 @@ class ClusterTests(ClusterTestCase):
         self.assertEqual([p.network for p in cell.pools], [None, "net-2"])
 
     def test_candidates(self):
-        """The scheduler sees reports, allocations and membership."""
+        """Candidates carry reports, allocations and membership."""
         self.call("POST", POOLS + "p")
         cell = self.add_cell("cell-a", [instance("i1"), instance("i2")])
         self.add_cell("cell-b")

@@ -1,8 +1,8 @@
 """
-``twistd nano-core`` with a Cell process on the real fabric (UDP on
-loopback, Core's address given to the Cell): the Cell is listed, joins
-a pool, is lost when killed, and after Core is killed and restarted it
-is still in its pool and reports again.
+``twistd nano-core`` with a Cell process on the real fabric: UDP on
+loopback, with Core's address given to the Cell. The Cell is listed and
+joins a pool. After Core is killed and restarted, the Cell is still in
+its pool and reports again, and once the Cell is killed it is lost.
 """
 
 import json

@@ -257,5 +257,6 @@ class FabricStartTests(SynchronousTestCase):
         message = str(raised.exception.code)
         self.assertIn("'nano-missing0'", message)
         self.assertIn("--interface", message)
+        self.assertNotIn("--core", message)
         core = tap.makeService(self.options(), MemoryReactor())
         self.addCleanup(self.close_journal, core.journal)

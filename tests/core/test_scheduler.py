@@ -94,7 +94,7 @@ def test_nothing_fits_lists_every_cell():
 
 
 def test_empty_pool():
-    """A pool with no Cells says so."""
+    """The error for a pool with no Cells states that."""
     try:
         select_cell("p", [], DEMAND)
     except NoCellFits as error:

@@ -112,14 +112,14 @@ class CellRoutes:
 
     def remove(self, body, pool, cell):
         """
-        Remove a Cell from its pool; a Cell that still holds instances
-        is kept, because they would be left without a pool.
+        Remove a Cell from its pool. A Cell that still has instances is
+        kept, because they would be left without a pool.
         """
         self._member(pool, cell)
         live = self.cluster.cell(cell)
         if live is not None and live.instances:
             raise conflict(
-                f"Cell {cell!r} still holds {len(live.instances)} "
+                f"Cell {cell!r} still has {len(live.instances)} "
                 "instances; delete or migrate them first"
             )
         # TODO: tell the Cell that it left the pool; no message for that

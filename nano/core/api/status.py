@@ -5,7 +5,7 @@ Status routes, from the Cells' live reports: ``/api/v1/compute_pool_status/``,
 Sizes are in bytes. ``cells`` is ``[offline, online]`` and
 ``instances`` is ``[stopped, running, lost, migrating]``. A Cell's
 ``cpu_usage`` is the percentage of its cores that were busy over its
-last report; a pool's or the zone's is the same percentage over all
+last report. A pool's or the zone's is the same percentage over all
 their online Cells' cores, and ``max_cpu`` counts those cores. Only
 online Cells add to the capacity figures.
 """
