@@ -172,9 +172,13 @@ class Cluster:
         return [self._cells[name] for name in sorted(self._cells)]
 
     def unallocated(self) -> list[LiveCell]:
-        """Return the Cells of :meth:`cells` in no pool."""
+        """Return the connected Cells in no pool, sorted by name."""
         members = self.live.current.state.cells
-        return [cell for cell in self.cells() if cell.name not in members]
+        return [
+            cell
+            for cell in self.cells()
+            if cell.peer is not None and cell.name not in members
+        ]
 
     def candidates(self, pool: str) -> list[Candidate]:
         """
@@ -297,6 +301,15 @@ class Cluster:
         previous = self._cells.get(peer.name)
         if previous is not None:
             _cancel(previous.silence)
+            if previous.peer is not None:
+                self.log.warn(
+                    "Cell {cell} connected from {address} while connected "
+                    "from {previous}; following the new connection. Give "
+                    "each Cell a unique --name",
+                    cell=peer.name,
+                    address=peer.address[0],
+                    previous=previous.address,
+                )
         cell = LiveCell(peer.name, peer)
         self._cells[peer.name] = cell
         self._arm_silence(cell)
@@ -319,8 +332,9 @@ class Cluster:
 
     def peer_disconnected(self, peer, graceful):
         """
-        Mark a Cell offline; its last instance list stays, so that its
-        instances count as lost until it connects again.
+        Mark a Cell of a pool offline, keeping its last instance list so
+        that its instances count as lost until it connects again, and
+        forget a Cell of no pool.
         """
         cell = self._connected_cell(peer)
         if cell is None:
@@ -328,6 +342,8 @@ class Cluster:
         _cancel(cell.silence)
         cell.peer = None
         cell.alive = False
+        if cell.name not in self.live.current.state.cells:
+            del self._cells[cell.name]
         self.log.info(
             "Cell {cell} disconnected ({how})",
             cell=peer.name,

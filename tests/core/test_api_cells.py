@@ -122,6 +122,8 @@ class CellRouteTests(ClusterTestCase):
         self.cells["cell-a"].stop()
         self.advance(20)
         self.assert_ok(self.call("DELETE", CELLS + "p/cell-a"), "")
+        # It is not connected, so it is not waiting for a pool either.
+        self.assert_ok(self.call("GET", CELLS), [])
 
     def test_remove_with_instances_rejected(self):
         """A Cell holding instances stays, with a 409 naming them."""

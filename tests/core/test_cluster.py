@@ -81,14 +81,40 @@ class ClusterTests(ClusterTestCase):
         self.assertTrue(self.cluster.cell("cell-a").alive)
 
     def test_disconnected_cell_offline(self):
-        """A Cell whose process died is offline, its instances lost."""
+        """A Cell of a pool whose process died is offline, and its
+        instances are lost."""
+        self.call("POST", POOLS + "p")
         cell = self.add_cell("cell-a", [instance("i1")])
+        self.call("POST", CELLS + "p/cell-a")
         cell.stop()
         self.advance(20)
         live = self.cluster.cell("cell-a")
         self.assertIsNone(live.peer)
         self.assertFalse(live.alive)
         self.assertEqual(live.instance_counts(), [0, 0, 1, 0])
+
+    def test_disconnected_unallocated_forgotten(self):
+        """A Cell of no pool is forgotten when it disconnects."""
+        cell = self.add_cell("cell-a")
+        cell.stop()
+        self.advance(20)
+        self.assertIsNone(self.cluster.cell("cell-a"))
+        self.assert_ok(self.call("GET", CELLS), [])
+
+    def test_same_name_follows_newest(self):
+        """A second Cell with the same name replaces the first, whose
+        messages are then ignored."""
+        first = self.add_cell("cell-a", [instance("i1")])
+        second = self.add_cell("cell-a", [instance("i2")], number=9)
+        live = self.cluster.cell("cell-a")
+        self.assertEqual(live.address, "10.213.8.9")
+        self.assertEqual(sorted(live.instances), ["i2"])
+        first.deleted("i2")
+        self.advance(0.1)
+        self.assertEqual(sorted(live.instances), ["i2"])
+        second.deleted("i2")
+        self.advance(0.1)
+        self.assertEqual(live.instances, {})
 
     def test_instance_messages(self):
         """Started, stopped and deleted instances update the list."""
