@@ -15,6 +15,8 @@ import attrs
 
 from nano.config import ConfigError, load, require, write_atomic
 
+from ._interface import MAX_INTERFACE_NAME, valid_interface_name
+
 SECRET_BYTES = 32
 MIN_SECRET_BYTES = 16
 
@@ -45,17 +47,21 @@ def _port(value):
 
 
 def _multicast(value):
+    if not isinstance(value, str):
+        return False
     try:
         return ipaddress.IPv4Address(value).is_multicast
     except (ipaddress.AddressValueError, ValueError, TypeError):
         return False
 
 
-def _optional_text(value):
-    return value is None or (isinstance(value, str) and value != "")
+def _interface(value):
+    return value is None or _address(value) or valid_interface_name(value)
 
 
 def _address(value):
+    if not isinstance(value, str):
+        return False
     try:
         ipaddress.IPv4Address(value)
     except (ipaddress.AddressValueError, ValueError, TypeError):
@@ -83,8 +89,9 @@ _KEYS = {
     "group_port": (5599, lambda v: _port(v) and v > 0, "a port 1-65535"),
     "interface": (
         None,
-        _optional_text,
-        "null, an interface name or an IPv4 address",
+        _interface,
+        "null, an IPv4 address or an interface name of 1 to "
+        f"{MAX_INTERFACE_NAME} bytes without '/' or spaces",
     ),
     "listen_address": (
         None,

@@ -2,11 +2,14 @@
 
 import fcntl
 import ipaddress
+import os
 import socket
 import struct
 from pathlib import Path
 
 SIOCGIFADDR = 0x8915
+#: Linux interface names are at most 15 bytes (IFNAMSIZ minus the NUL).
+MAX_INTERFACE_NAME = 15
 RTF_UP = 0x0001
 ROUTES = Path("/proc/net/route")
 
@@ -45,13 +48,33 @@ def default_route_interface(routes: Path = ROUTES) -> str:
     return min(defaults)[1]
 
 
+def valid_interface_name(name) -> bool:
+    """
+    Return whether ``name`` can be a Linux interface name: 1 to 15 bytes,
+    no ``/``, NUL or whitespace, and not ``.`` or ``..``. An address
+    label such as ``eth0:1`` is accepted.
+    """
+    if not isinstance(name, str) or name in (".", ".."):
+        return False
+    size = len(os.fsencode(name))
+    return 0 < size <= MAX_INTERFACE_NAME and not any(
+        character in "/\0" or character.isspace() for character in name
+    )
+
+
 def interface_address(name: str) -> str:
     """
     Return the primary IPv4 address of the interface ``name``.
 
-    :raises InterfaceError: no such interface, or it has no IPv4 address.
+    :raises InterfaceError: the name is invalid, there is no such
+        interface, or it has no IPv4 address.
     """
-    request = struct.pack("256s", name.encode()[:15])
+    if not valid_interface_name(name):
+        raise InterfaceError(
+            f"invalid interface name {name!r}: must be 1 to "
+            f"{MAX_INTERFACE_NAME} bytes without '/' or spaces; {HINT}"
+        )
+    request = struct.pack("256s", os.fsencode(name))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
             reply = fcntl.ioctl(probe.fileno(), SIOCGIFADDR, request)

@@ -41,6 +41,8 @@ def test_secret_not_in_repr():
     [
         ("group_port", 70000, "invalid group_port 70000: must be a port"),
         ("group_address", "10.0.0.1", "must be an IPv4 multicast address"),
+        ("group_address", 3758096610, "invalid group_address 3758096610"),
+        ("listen_address", 5, "invalid listen_address 5"),
         ("lost_after", -1, "invalid lost_after -1: must be a positive"),
         ("window", 0, "invalid window 0"),
         ("max_datagram", 100, "invalid max_datagram 100"),
@@ -50,6 +52,11 @@ def test_secret_not_in_repr():
         ("domain", "nano\n", "invalid domain 'nano\\n'"),
         ("domain", "nanö", "invalid domain 'nanö'"),
         ("interface", 5, "invalid interface 5"),
+        ("interface", "", "invalid interface ''"),
+        ("interface", "x" * 16, "interface name of 1 to 15 bytes"),
+        ("interface", "eth 0", "invalid interface 'eth 0'"),
+        ("interface", "br/0", "invalid interface 'br/0'"),
+        ("interface", "..", "invalid interface '..'"),
     ],
 )
 def test_invalid_values_named(key, value, message):
@@ -179,6 +186,16 @@ def test_interface_by_name_address_or_unknown():
     assert resolve_interface("10.213.0.5") == "10.213.0.5"
     with pytest.raises(InterfaceError, match="'nosuch0'"):
         resolve_interface("nosuch0")
+
+
+@pytest.mark.parametrize("name", ["x" * 16, "lo\0x", "lo/x", "", "."])
+def test_invalid_interface_name_not_looked_up(name):
+    """
+    A name Linux cannot have is rejected before the lookup, which would
+    cut it at 15 bytes or at a NUL and might find another interface.
+    """
+    with pytest.raises(InterfaceError, match="invalid interface name"):
+        resolve_interface(name)
 
 
 def test_core_address_parsed():
