@@ -76,13 +76,14 @@ class PoolRoutes:
         large list cost only its serialization.
         """
         state = self.api.state
-        pools = state.pools
-        if (pools, state.cells) != self._listed:
-            counts = Counter(cell.pool for cell in state.cells.values())
+        pools, cells = state.pools, state.cells
+        listed = self._listed
+        if listed is None or listed[0] is not pools or listed[1] is not cells:
+            counts = Counter(cell.pool for cell in cells.values())
             self._listing = [
                 pool_json(pools[name], counts[name]) for name in sorted(pools)
             ]
-            self._listed = (pools, state.cells)
+            self._listed = (pools, cells)
         return self._listing
 
     def get(self, body, pool):
