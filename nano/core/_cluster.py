@@ -220,13 +220,30 @@ class Cluster:
         peer = cell.peer
         replied = self.session.request(peer, message)
         replied.addCallbacks(
-            lambda reply: self._cell_ready(peer, reply),
-            lambda failure: self.log.warn(
-                "Cell {cell} did not confirm pool {pool}: {error}",
-                cell=name,
-                pool=pool.name,
-                error=failure.getErrorMessage(),
-            ),
+            self._pool_confirmed,
+            self._pool_failed,
+            (peer, pool.name),
+            None,
+            (peer, pool.name),
+        )
+
+    def _pool_confirmed(self, reply, peer, pool):
+        self.log.info(
+            "Cell {cell} confirmed pool {pool} with {count} instances",
+            cell=peer.name,
+            pool=pool,
+            count=len(reply.instances),
+        )
+        self._cell_ready(peer, reply)
+
+    def _pool_failed(self, failure, peer, pool):
+        # The Cell is told again when it reconnects, or when the pool
+        # changes.
+        self.log.warn(
+            "Sending pool {pool} to Cell {cell} failed: {error}",
+            cell=peer.name,
+            pool=pool,
+            error=failure.getErrorMessage(),
         )
 
     def send_pool_to_members(self, pool: str) -> None:

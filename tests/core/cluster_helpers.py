@@ -54,6 +54,8 @@ class FakeCell:
 
     :ivar instances: the descriptions it sends in ``ComputeCellReady``.
     :ivar pools: the ``ComputePoolReady`` requests it received.
+    :ivar pool_error: if set, the Cell replies to ``ComputePoolReady``
+        with this error.
     """
 
     def __init__(self, network, name, address, instances=()):
@@ -62,6 +64,7 @@ class FakeCell:
         self.address = address
         self.instances = list(instances)
         self.pools = []
+        self.pool_error = None
         self.core = None
         self.session = Session(network.clock, NANO_MESSAGES, self)
         self.session.handle(ComputePoolReady, self._pool_ready)
@@ -129,6 +132,8 @@ class FakeCell:
 
     def _pool_ready(self, peer, message):
         self.pools.append(message)
+        if self.pool_error is not None:
+            raise RuntimeError(self.pool_error)
         return self.cell_ready(message.pool)
 
     def peer_connected(self, peer):

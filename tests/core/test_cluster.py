@@ -5,6 +5,7 @@ lost, rejoin their pools, and are found again after Core restarts.
 
 from api_helpers import SynchronousThread
 from cluster_helpers import GIB, ClusterTestCase, instance
+from twisted.logger import Logger, LogLevel
 
 from nano.events._journal import open_journal
 from nano.events.core import CORE_EVENTS
@@ -155,6 +156,22 @@ class ClusterTests(ClusterTestCase):
         self.advance(2, until=lambda: len(cell.pools) == 2)
         self.assertEqual([p.pool for p in cell.pools], ["p", "p"])
         self.assertTrue(self.cluster.cell("cell-a").alive)
+
+    def test_pool_rejected_by_cell(self):
+        """A Cell that replies with an error is logged and kept as is."""
+        logged = []
+        self.cluster.log = Logger(observer=logged.append)
+        self.call("POST", POOLS + "p")
+        cell = self.add_cell("cell-a", [instance("i1")])
+        cell.pool_error = "storage pool not mounted"
+        self.call("POST", CELLS + "p/cell-a")
+        self.advance(1)
+        # The fake Cell's session logs the handler's error too.
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        [event] = [e for e in logged if e["log_level"] == LogLevel.warn]
+        self.assertEqual((event["cell"], event["pool"]), ("cell-a", "p"))
+        self.assertIn("storage pool not mounted", event["error"])
+        self.assertEqual(list(self.cluster.cell("cell-a").instances), ["i1"])
 
     def test_pool_change_sent(self):
         """A pool's new settings are sent to its connected Cells."""

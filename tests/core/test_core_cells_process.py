@@ -22,6 +22,7 @@ from nano.config import write_atomic
 
 pytestmark = pytest.mark.slow
 FAKE_CELL = Path(__file__).parent / "fake_cell_node.py"
+TWISTD = Path(sys.executable).parent / "twistd"
 CELL = "Cell_process"
 
 
@@ -87,6 +88,41 @@ def wait_for_data(core, path, check, timeout=10.0):
     raise AssertionError(f"timed out waiting on {path}; last: {data}")
 
 
+class NanoCell:
+    """``twistd nano-cell`` on libvirt's test driver, as a process."""
+
+    def __init__(self, root: Path, core_port: int):
+        self.log_path = root / "cell.log"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(TWISTD),
+                    "-n",
+                    "--pidfile=",
+                    "nano-cell",
+                    "--config",
+                    str(root / "config"),
+                    "--data",
+                    str(root / "cell-data"),
+                    "--libvirt-uri",
+                    "test:///default",
+                    "--domain-type",
+                    "qemu",
+                    "--name",
+                    CELL,
+                    "--core",
+                    f"127.0.0.1:{core_port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+
+
 @pytest.fixture
 def cluster(tmp_path):
     """A Core with fast fabric timers, and a Cell started on demand."""
@@ -109,8 +145,11 @@ def cluster(tmp_path):
     )
     cells = []
 
-    def start_cell():
-        cell = CellProcess(config / "domain.cfg", fabric_port)
+    def start_cell(real=False):
+        if real:
+            cell = NanoCell(tmp_path, fabric_port)
+        else:
+            cell = CellProcess(config / "domain.cfg", fabric_port)
         cells.append(cell)
         return cell
 
@@ -164,3 +203,23 @@ def test_cell_joins_pool_and_survives_core_restart(cluster):
         core, "/api/v1/compute_pool_cells/p", lambda c: not c[0]["alive"]
     )
     assert cells_of(core, "/api/v1/compute_pool_status/p")["cells"] == [1, 0]
+
+
+def test_real_cell_reports(cluster):
+    """nano-cell on libvirt's test driver joins a pool and reports."""
+    pytest.importorskip("libvirt")
+    core, start_cell = cluster
+    core.start()
+    start_cell(real=True)
+    wait_for_data(core, "/api/v1/compute_pool_cells/", bool, timeout=20)
+    assert core.call("POST", "/api/v1/compute_pools/p")[0] == 200
+    status, reply = core.call("POST", f"/api/v1/compute_pool_cells/p/{CELL}")
+    assert status == 200, reply
+    cell = wait_for_data(
+        core, f"/api/v1/compute_cell_status/p/{CELL}", lambda c: c["max_cpu"]
+    )
+    assert cell["alive"]
+    assert cell["max_memory"] > 0
+    assert cell["max_disk"] > 0
+    assert cell["instances"] == [0, 0, 0, 0]
+    assert f"Cell {CELL} confirmed pool p with 0 instances" in core.log()

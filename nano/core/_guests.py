@@ -1,0 +1,282 @@
+"""
+Core's guests: their state, folded from Core's journal, and the create
+saga that puts each one on a Cell.
+
+A guest's id is also its instance id on the Cell. Creating a guest
+records ``GuestCreateStarted`` with the Cell the scheduler chose, then
+runs the saga: reserve (the choice), create (volumes and domain on the
+Cell), and start when asked. A saga cut short, here or by a restart of
+Core, is rolled back: the Cell is told to delete the instance, which it
+does even for an instance it never created.
+"""
+
+import uuid
+
+import attrs
+from twisted.internet.defer import Deferred
+
+from nano.events.guests import (
+    GuestCreated,
+    GuestCreateFailed,
+    GuestCreateStarted,
+    GuestCreateStepDone,
+    GuestDeleted,
+    GuestRolledBack,
+)
+from nano.events import utc_time
+from nano.fabric import PeerClosed, PeerDisconnected, RemoteError
+from nano.fabric import RequestTimeout
+from nano.messages import (
+    TEMPLATE_KEYS,
+    CreateInstanceRequest,
+    DeleteInstanceRequest,
+    StartInstanceRequest,
+)
+from nano.projections import load
+from nano.projections.guests import (
+    CREATING,
+    FAILED,
+    UNFINISHED,
+    GuestProjection,
+)
+
+from ._logging import core_logger
+from ._saga import Saga, Step, steps_done
+from ._scheduler import Demand, select_cell
+
+#: Seconds Core waits for a Cell to create an instance's volumes and
+#: domain; a copy of a large image takes a while.
+CREATE_TIMEOUT = 120.0
+#: Seconds Core waits for a Cell to start, stop or delete an instance.
+POWER_TIMEOUT = 30.0
+#: The errors of a request that a Cell did not, or could not, answer.
+CELL_ERRORS = (
+    PeerClosed,
+    PeerDisconnected,
+    RemoteError,
+    RequestTimeout,
+)
+RESTARTED = "Core restarted before the guest was created"
+
+
+class CellUnavailable(Exception):
+    """The guest's Cell is not connected to Core."""
+
+
+class Guests:
+    """
+    The guests Core knows, and their running create sagas.
+
+    :param live: Core's :class:`~nano.projections.LiveProjection`;
+        guest events are recorded through it, so that they are on disk
+        before this state changes.
+    :param cluster: the :class:`~nano.core._cluster.Cluster` of Cells.
+    :ivar state: guests by id, a :class:`~pyrsistent.PMap` of
+        :class:`~nano.projections.guests.Guest`.
+    :ivar sagas: the running sagas by guest id.
+    """
+
+    log = core_logger()
+
+    def __init__(self, live, cluster, clock, make_id=None):
+        self.live = live
+        self.cluster = cluster
+        self.clock = clock
+        self.make_id = make_id or (lambda: str(uuid.uuid4()))
+        self.projection = GuestProjection()
+        self.state = load(self.projection, live.journal).state
+        self.sagas: dict[str, Saga] = {}
+
+    def record(self, event) -> Deferred:
+        """Append ``event`` to Core's journal, then fold it here."""
+        recorded = self.live.record(event)
+        return recorded.addCallback(self._fold, event)
+
+    def _fold(self, projected, event):
+        self.state = self.projection.apply(self.state, event)
+        return projected
+
+    def now(self):
+        """Return the clock's time as an event time."""
+        return utc_time(self.clock.seconds())
+
+    # Creation.
+
+    def choose_cell(self, pool: str, demand: Demand) -> str:
+        """
+        Return the Cell of ``pool`` that the scheduler picks, counting
+        the guests being created as using their Cell's resources.
+
+        :raises NoCellFits: with each Cell's reason.
+        """
+        candidates = [
+            self._reserved(candidate)
+            for candidate in self.cluster.candidates(pool)
+        ]
+        return select_cell(pool, candidates, demand).name
+
+    def _reserved(self, candidate):
+        cores = memory = disk = 0
+        for guest in self.state.values():
+            if guest.cell == candidate.name and guest.status == CREATING:
+                cores += guest.cores
+                memory += guest.memory
+                disk += sum(guest.disks)
+        if not (cores or memory or disk):
+            return candidate
+        return attrs.evolve(
+            candidate,
+            memory_available=candidate.memory_available - memory,
+            disk_available=candidate.disk_available - disk,
+            allocated_cores=candidate.allocated_cores + cores,
+            allocated_memory=candidate.allocated_memory + memory,
+            allocated_disk=candidate.allocated_disk + disk,
+        )
+
+    def create(self, guest_id: str, **config) -> Deferred:
+        """
+        Record the start of a guest's creation, then start its saga.
+
+        :param config: the fields of
+            :class:`~nano.events.guests.GuestCreateStarted`.
+        :return: a Deferred that fires once the start is on disk; the
+            saga runs on after it.
+        """
+        event = GuestCreateStarted(
+            aggregate_id=guest_id,
+            time=self.now(),
+            task_id=self.make_id(),
+            **config,
+        )
+        recorded = self.record(event)
+        return recorded.addCallback(lambda _: self._run(guest_id))
+
+    def _run(self, guest_id: str) -> None:
+        saga = self._saga(guest_id)
+        self.sagas[guest_id] = saga
+        running = saga.run()
+        running.addBoth(self._ended, guest_id)
+
+    def _ended(self, status, guest_id):
+        self.sagas.pop(guest_id, None)
+        self.log.info(
+            "Create saga of guest {guest} ended: {status}",
+            guest=guest_id,
+            status=status,
+        )
+
+    def _saga(self, guest_id: str) -> Saga:
+        guest = self.state[guest_id]
+        steps = [
+            Step("reserve", lambda: None),
+            Step(
+                "create",
+                lambda: self._create_instance(guest),
+                lambda: self.delete_instance(guest),
+            ),
+        ]
+        if guest.auto_start:
+            steps.append(Step("start", lambda: self.start_instance(guest)))
+        journal = _GuestSagaLog(self, guest_id, guest.task_id)
+        return Saga(f"guest {guest_id}", steps, journal, self.clock)
+
+    def resume(self) -> None:
+        """
+        Roll back every create saga that the journal shows unfinished,
+        as Core starts: its Cell may hold a part of the instance.
+        """
+        for guest in list(self.state.values()):
+            if guest.status in UNFINISHED and guest.id not in self.sagas:
+                self._roll_back(guest)
+
+    def _roll_back(self, guest) -> None:
+        saga = self._saga(guest.id)
+        self.sagas[guest.id] = saga
+        reason = None if guest.status == FAILED else RESTARTED
+        last = steps_done(saga.steps, guest.steps)
+        rolling = saga.roll_back(last, reason)
+        rolling.addBoth(self._ended, guest.id)
+
+    # Requests to the Cells.
+
+    def peer(self, guest):
+        """
+        Return the fabric peer of the guest's Cell.
+
+        :raises CellUnavailable: the Cell is not connected.
+        """
+        cell = self.cluster.cell(guest.cell)
+        session = self.cluster.session
+        if cell is None or cell.peer is None or session is None:
+            raise CellUnavailable(
+                f"Cell {guest.cell} of guest {guest.id} is not connected"
+            )
+        return cell.peer
+
+    def request(self, guest, message, timeout=POWER_TIMEOUT) -> Deferred:
+        """Send ``message`` to the guest's Cell; fire with its reply."""
+        peer = self.peer(guest)
+        return self.cluster.session.request(peer, message, timeout)
+
+    def _create_instance(self, guest) -> Deferred:
+        template = self.live.current.state.templates.get(guest.template)
+        device_set = {}
+        if template is not None:
+            device_set = {key: getattr(template, key) for key in TEMPLATE_KEYS}
+        message = CreateInstanceRequest(
+            task_id=guest.task_id,
+            instance_id=guest.id,
+            name=guest.name,
+            cores=guest.cores,
+            memory=guest.memory,
+            disks=list(guest.disks),
+            template=device_set,
+        )
+        return self.request(guest, message, CREATE_TIMEOUT)
+
+    def start_instance(self, guest, task_id=None) -> Deferred:
+        """Ask the guest's Cell to start its instance."""
+        message = StartInstanceRequest(
+            task_id=task_id or guest.task_id, instance_id=guest.id
+        )
+        return self.request(guest, message)
+
+    def delete_instance(self, guest, task_id=None) -> Deferred:
+        """Ask the guest's Cell to delete its instance and volumes."""
+        message = DeleteInstanceRequest(
+            task_id=task_id or guest.task_id, instance_id=guest.id
+        )
+        return self.request(guest, message)
+
+    def delete(self, guest) -> Deferred:
+        """Delete the guest's instance on its Cell, then record it."""
+        deleted = self.delete_instance(guest, self.make_id())
+        return deleted.addCallback(
+            lambda _: self.record(
+                GuestDeleted(aggregate_id=guest.id, time=self.now())
+            )
+        )
+
+
+class _GuestSagaLog:
+    """Journal a guest's create saga as guest events."""
+
+    def __init__(self, guests: Guests, guest_id: str, task_id):
+        self.guests = guests
+        self.ids = {"aggregate_id": guest_id, "task_id": task_id}
+
+    def _record(self, event_type, **fields) -> Deferred:
+        now = self.guests.now()
+        return self.guests.record(event_type(time=now, **self.ids, **fields))
+
+    def step_done(self, step: str) -> Deferred:
+        return self._record(GuestCreateStepDone, step=step)
+
+    def finished(self) -> Deferred:
+        return self._record(GuestCreated)
+
+    def failed(self, reason: str) -> Deferred:
+        return self._record(GuestCreateFailed, reason=reason)
+
+    def rolled_back(self) -> Deferred:
+        return self._record(GuestRolledBack)

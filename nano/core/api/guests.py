@@ -1,0 +1,330 @@
+"""
+Guest routes: ``/api/v1/guests/`` and ``/api/v1/guest_search/``.
+
+Sizes are in bytes. Creating a guest replies 202 with its id as soon as
+the start of its creation is on disk; ``GET /guests/<id>`` then shows
+the progress, and the error if the creation failed and was rolled back.
+"""
+
+from nano.events.guests import GuestDeleted
+from nano.fabric import RemoteError
+from nano.projections.guests import CREATED, CREATING, ROLLED_BACK
+
+from .._guests import CELL_ERRORS, CellUnavailable
+from .._scheduler import Demand, NoCellFits
+from ._app import PREFIX
+from ._envelope import ApiError, bad_request, conflict, not_found
+from ._fields import boolean, check_keys, check_name, parse_object, text
+
+MIB = 1024**2
+GIB = 1024**3
+TIB = 1024**4
+MAX_CORES = 128
+MIN_MEMORY = 64 * MIB
+MAX_MEMORY = TIB
+MIN_DISK = 64 * MIB
+MAX_DISK = 16 * TIB
+MAX_DISKS = 8
+REQUIRED = ("name", "owner", "group", "pool", "cores", "memory", "disks")
+CREATE_FIELDS = (*REQUIRED, "template", "auto_start")
+SEARCH_FILTERS = ("pool", "cell", "owner", "group")
+
+
+def guest_routes(api, guests):
+    """
+    Return the guest routes of ``api`` (a CoreAPI) over ``guests`` (a
+    :class:`~nano.core._guests.Guests`), as ``(method, path, handler,
+    status)``.
+    """
+    routes = GuestRoutes(api, guests)
+    return [
+        ("POST", "/guests/", routes.create, 202),
+        ("GET", "/guests/<guest_id>", routes.get, 200),
+        ("DELETE", "/guests/<guest_id>", routes.delete, 200),
+        ("GET", "/guest_search/", routes.search, 200),
+    ]
+
+
+def add_routes(api, routes) -> None:
+    """
+    Serve ``(method, path, handler, status)`` routes behind the
+    signature check, replying ``status`` on success. A handler also
+    gets the query's arguments as ``query``.
+    """
+    for method, path, handler, status in routes:
+        # NOTE: CoreAPI replies 200 to every success and passes no query
+        # to its handlers, so these routes wrap its signature check.
+        signed = api._signed(handler)
+
+        def serve(request, _signed=signed, _status=status, **params):
+            params["query"] = request.args
+            reply = _signed(request, **params)
+            if hasattr(reply, "addCallback"):
+                return reply.addCallback(_success_status, request, _status)
+            return _success_status(reply, request, _status)
+
+        api.app.route(
+            PREFIX + path, methods=[method], endpoint=f"{method} {path}"
+        )(serve)
+
+
+def _success_status(body, request, status):
+    if request.code == 200:
+        request.setResponseCode(status)
+    return body
+
+
+def progress(guest) -> int:
+    """Return how far a guest's creation got, in percent."""
+    if guest.status == CREATED:
+        return 100
+    total = 3 if guest.auto_start else 2
+    return min(99, len(guest.steps) * 100 // total)
+
+
+def guest_json(guest, running: bool, system: str) -> dict:
+    """Return a created guest as Nano 1.x clients read it."""
+    return {
+        "id": guest.id,
+        "name": guest.name,
+        "created": True,
+        "running": running,
+        "owner": guest.owner,
+        "group": guest.group,
+        "pool": guest.pool,
+        "cell": guest.cell,
+        "cores": guest.cores,
+        "memory": guest.memory,
+        "total_disk": sum(guest.disks),
+        "disks": list(guest.disks),
+        "auto_start": guest.auto_start,
+        "system": system,
+        "template": guest.template,
+        "create_time": guest.create_time,
+    }
+
+
+def creation_json(guest) -> dict:
+    """Return a guest that is not created: its progress or its error."""
+    data = {
+        "id": guest.id,
+        "name": guest.name,
+        "created": False,
+        "progress": progress(guest),
+        "status": guest.status,
+    }
+    if guest.error is not None:
+        data["error"] = guest.error
+    return data
+
+
+def cell_error(guest, failure) -> ApiError | None:
+    """
+    Return the API error for a request the guest's Cell failed, or
+    ``None`` for a failure of another kind.
+    """
+    error = failure.value
+    if failure.check(CellUnavailable):
+        return ApiError(503, f"{error}; retry once it has reconnected")
+    if failure.check(RemoteError):
+        return conflict(f"Cell {guest.cell} refused: {error}")
+    if failure.check(*CELL_ERRORS):
+        return ApiError(503, f"Cell {guest.cell} did not answer: {error}")
+    return None
+
+
+class GuestRoutes:
+    """The handlers of the guest routes."""
+
+    def __init__(self, api, guests):
+        self.api = api
+        self.guests = guests
+        self._pending = set()
+
+    def create(self, body, query):
+        """Validate a new guest, choose its Cell and start its creation."""
+        fields = parse_object(body)
+        check_keys(fields, CREATE_FIELDS, REQUIRED)
+        config = self._config(fields)
+        demand = Demand(
+            config["cores"], config["memory"], sum(config["disks"])
+        )
+        try:
+            config["cell"] = self.guests.choose_cell(config["pool"], demand)
+        except NoCellFits as error:
+            raise ApiError(503, str(error)) from None
+        key = (config["pool"], config["name"])
+        if key in self._pending:
+            raise conflict(
+                f"guest {config['name']!r} is being created in compute "
+                f"pool {config['pool']!r}"
+            )
+        self._pending.add(key)
+        guest_id = self.guests.make_id()
+        created = self.guests.create(guest_id, **config)
+        created.addBoth(self._release, key)
+        return created.addCallback(lambda _: {"id": guest_id})
+
+    def _release(self, result, key):
+        self._pending.discard(key)
+        return result
+
+    def _config(self, fields) -> dict:
+        name = check_name("guest", text(fields, "name"))
+        pool = text(fields, "pool")
+        state = self.api.state
+        if pool not in state.pools:
+            raise bad_request(
+                f"invalid pool {pool!r}: no such compute pool; list them "
+                "with GET /api/v1/compute_pools/"
+            )
+        if not state.pools[pool].enabled:
+            raise conflict(f"compute pool {pool!r} is disabled")
+        for guest in self.guests.state.values():
+            if guest.name == name and guest.pool == pool:
+                raise conflict(
+                    f"guest {name!r} already exists in compute pool "
+                    f"{pool!r}"
+                )
+        return {
+            "name": name,
+            "owner": check_name("owner", text(fields, "owner")),
+            "group": check_name("group", text(fields, "group")),
+            "pool": pool,
+            "cores": _whole(fields, "cores", 1, MAX_CORES),
+            "memory": _whole(fields, "memory", MIN_MEMORY, MAX_MEMORY),
+            "disks": _disks(fields),
+            "template": self._template(fields),
+            "auto_start": (
+                boolean(fields, "auto_start")
+                if "auto_start" in fields
+                else False
+            ),
+        }
+
+    def _template(self, fields) -> str:
+        templates = self.api.state.templates
+        if "template" not in fields:
+            raise bad_request(
+                "missing field 'template': give a system template id from "
+                "GET /api/v1/templates/"
+            )
+        template = text(fields, "template")
+        if template not in templates:
+            raise bad_request(
+                f"invalid template {template!r}: no such system template; "
+                "list them with GET /api/v1/templates/"
+            )
+        return template
+
+    def get(self, body, guest_id, query):
+        """Return a guest, or the progress of its creation."""
+        guest = self._existing(guest_id)
+        if guest.status != CREATED:
+            return creation_json(guest)
+        return guest_json(guest, self._running(guest), self._system(guest))
+
+    def delete(self, body, guest_id, query):
+        """Delete a guest's instance on its Cell, then the guest."""
+        fields = parse_object(body)
+        check_keys(fields, ("force",))
+        guest = self._existing(guest_id)
+        if guest.status == ROLLED_BACK:
+            return self._forget(guest)
+        if guest.status != CREATED:
+            what = "created" if guest.status == CREATING else "rolled back"
+            raise conflict(
+                f"guest {guest_id} is being {what}; delete it once "
+                "GET /api/v1/guests/<id> shows it has finished"
+            )
+        try:
+            deleted = self.guests.delete(guest)
+        except CellUnavailable as error:
+            raise ApiError(503, f"{error}; retry once it has reconnected")
+        deleted.addErrback(self._cell_failed, guest)
+        return deleted.addCallback(lambda _: "")
+
+    def _forget(self, guest):
+        event = GuestDeleted(aggregate_id=guest.id, time=self.api.now())
+        return self.guests.record(event).addCallback(lambda _: "")
+
+    def _cell_failed(self, failure, guest):
+        error = cell_error(guest, failure)
+        if error is None:
+            return failure
+        raise error
+
+    def search(self, body, query):
+        """Return the guests that match every filter given."""
+        filters = {}
+        for key, values in query.items():
+            name = key.decode()
+            if name not in SEARCH_FILTERS:
+                raise bad_request(
+                    f"unknown filter {name!r}: accepted filters are "
+                    f"{', '.join(SEARCH_FILTERS)}"
+                )
+            filters[name] = values[-1].decode()
+        return [
+            self._listed(guest)
+            for guest in sorted(
+                self.guests.state.values(), key=lambda g: (g.name, g.id)
+            )
+            if all(getattr(guest, k) == v for k, v in filters.items())
+        ]
+
+    def _listed(self, guest):
+        if guest.status != CREATED:
+            return {**creation_json(guest), "pool": guest.pool}
+        return guest_json(guest, self._running(guest), self._system(guest))
+
+    def _existing(self, guest_id):
+        guest = self.guests.state.get(guest_id)
+        if guest is None:
+            raise not_found(f"guest {guest_id!r} not found")
+        return guest
+
+    def _running(self, guest) -> bool:
+        cell = self.api.cluster.cell(guest.cell)
+        if cell is None:
+            return False
+        instance = cell.instances.get(guest.id) or {}
+        return instance.get("state") == "running"
+
+    def _system(self, guest) -> str:
+        template = self.api.state.templates.get(guest.template)
+        return "" if template is None else template.operating_system
+
+
+def _whole(fields, key, low, high) -> int:
+    value = fields[key]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not low <= value <= high
+    ):
+        raise bad_request(
+            f"invalid {key} {value!r}: must be a whole number from {low} "
+            f"to {high}"
+        )
+    return value
+
+
+def _disks(fields) -> list[int]:
+    disks = fields["disks"]
+    if not isinstance(disks, list) or not 1 <= len(disks) <= MAX_DISKS:
+        raise bad_request(
+            f"invalid disks {disks!r}: must be a list of 1 to {MAX_DISKS} "
+            "sizes in bytes, the system disk first"
+        )
+    for size in disks:
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, int)
+            or not MIN_DISK <= size <= MAX_DISK
+        ):
+            raise bad_request(
+                f"invalid disk size {size!r}: each must be a whole number "
+                f"of bytes from {MIN_DISK} (64 MiB) to {MAX_DISK} (16 TiB)"
+            )
+    return disks
