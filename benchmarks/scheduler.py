@@ -30,7 +30,7 @@ from types import SimpleNamespace
 import orjson
 from pyrsistent import pmap
 
-from nano.core._cluster import Cluster, LiveCell
+from nano.core._cluster import Cluster, Link, LiveCell
 from nano.core._scheduler import Candidate, Demand, select_cell
 from nano.messages import CellStatusReport
 from nano.projections.core import ComputePool, CoreState, PoolCell
@@ -91,7 +91,7 @@ def soft_state(cells: list[dict], rng: random.Random) -> Cluster:
     for index, cell in enumerate(cells):
         peer = SimpleNamespace(name=cell["name"], address=("10.213.9.1", 1))
         entry = LiveCell(cell["name"], peer)
-        entry.alive = cell["alive"]
+        entry.link = Link.ONLINE if cell["alive"] else Link.LOST
         entry.report = CellStatusReport(
             cell=cell["name"],
             cores=cell["cores"],

@@ -9,6 +9,8 @@ Cell that sends no report for :data:`SILENCE_LIMIT` seconds is marked
 lost until its next report, as Nano 1.x does.
 """
 
+from enum import Enum
+
 from zope.interface import implementer
 
 from nano.fabric import IPeerObserver
@@ -31,6 +33,18 @@ SILENCE_LIMIT = 10.0
 RUNNING_STATES = frozenset({"running", "paused"})
 
 
+class Link(Enum):
+    """The state of a Cell's link to Core."""
+
+    #: Connected, and reporting within the silence limit.
+    ONLINE = "online"
+    #: Connected, but silent: no report within the silence limit, or the
+    #: fabric heard nothing for its ``lost_after`` time.
+    LOST = "lost"
+    #: The connection ended.
+    DISCONNECTED = "disconnected"
+
+
 class LiveCell:
     """
     One Cell that connected since Core started.
@@ -38,8 +52,7 @@ class LiveCell:
     :ivar peer: its fabric connection, ``None`` once disconnected.
     :ivar address: its IP address as Core saw it, kept after it
         disconnects.
-    :ivar alive: whether it is connected and has reported within the
-        silence limit.
+    :ivar link: the state of its link, a :class:`Link`.
     :ivar report: its last :class:`CellStatusReport`, or ``None``.
     :ivar instances: its instance descriptions by id, as its
         ``ComputeCellReady`` and later instance messages give them;
@@ -51,9 +64,9 @@ class LiveCell:
     __slots__ = (
         "_candidate",
         "address",
-        "alive",
         "allocated",
         "instances",
+        "link",
         "name",
         "peer",
         "report",
@@ -64,12 +77,17 @@ class LiveCell:
         self.name = name
         self.peer = peer
         self.address = peer.address[0]
-        self.alive = True
+        self.link = Link.ONLINE
         self.report = None
         self.instances = {}
         self.allocated = (0, 0, 0)
         self.silence = None
         self._candidate = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the Cell is online."""
+        return self.link is Link.ONLINE
 
     def replace_instances(self, descriptions) -> None:
         """Replace the instance list with a Cell's full list."""
@@ -237,8 +255,8 @@ class Cluster:
         self._cell_ready(peer, reply)
 
     def _pool_failed(self, failure, peer, pool):
-        # The Cell is told again when it reconnects, or when the pool
-        # changes.
+        # The pool is sent again when the Cell reconnects, or when the
+        # pool changes.
         self.log.warn(
             "Sending pool {pool} to Cell {cell} failed: {error}",
             cell=peer.name,
@@ -257,10 +275,10 @@ class Cluster:
         cell = self._connected_cell(peer)
         if cell is None:
             return
-        if not cell.alive:
+        if cell.link is Link.LOST:
             self.log.info("Cell {cell} reports again", cell=cell.name)
         cell.report = report
-        cell.alive = True
+        cell.link = Link.ONLINE
         self._arm_silence(cell)
 
     def _cell_ready(self, peer, message):
@@ -303,8 +321,8 @@ class Cluster:
 
     def _silent(self, cell: LiveCell) -> None:
         cell.silence = None
-        if cell.alive:
-            cell.alive = False
+        if cell.link is Link.ONLINE:
+            cell.link = Link.LOST
             self.log.warn(
                 "Cell {cell} lost: no status report for {seconds} s",
                 cell=cell.name,
@@ -340,8 +358,8 @@ class Cluster:
     def peer_lost(self, peer):
         """Mark the Cell lost, because the fabric heard nothing from it."""
         cell = self._connected_cell(peer)
-        if cell is not None and cell.alive:
-            cell.alive = False
+        if cell is not None and cell.link is Link.ONLINE:
+            cell.link = Link.LOST
             self.log.warn("Cell {cell} lost: silent link", cell=cell.name)
 
     def peer_recovered(self, peer):
@@ -358,7 +376,7 @@ class Cluster:
             return
         _cancel(cell.silence)
         cell.peer = None
-        cell.alive = False
+        cell.link = Link.DISCONNECTED
         if cell.name not in self.live.current.state.cells:
             del self._cells[cell.name]
         self.log.info(
