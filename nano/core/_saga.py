@@ -75,6 +75,14 @@ class Saga:
         self.journal = log
         self.clock = clock
         self.status = "running"
+        self._stopped = False
+
+    def stop(self) -> None:
+        """
+        Stop at the next step or compensation, recording nothing more,
+        as when Core stops: its next start rolls the saga back.
+        """
+        self._stopped = True
 
     @inlineCallbacks
     def run(self):
@@ -85,10 +93,16 @@ class Saga:
             finished or was rolled back; it does not fail.
         """
         for index, step in enumerate(self.steps):
+            if self._stopped:
+                return "stopped"
             try:
                 yield maybeDeferred(step.action)
+                if self._stopped:
+                    return "stopped"
                 yield self.journal.step_done(step.name)
             except Exception as error:
+                if self._stopped:
+                    return "stopped"
                 reason = f"step {step.name} failed: {_describe(error)}"
                 yield self.roll_back(index, reason)
                 return self.status
@@ -118,6 +132,8 @@ class Saga:
             if step.compensation is None:
                 continue
             undone = yield self._compensate(step)
+            if self._stopped:
+                return "stopped"
             if not undone:
                 self.status = "stuck"
                 return self.status
@@ -128,6 +144,8 @@ class Saga:
     @inlineCallbacks
     def _compensate(self, step: Step):
         for attempt in range(1, MAX_TRIES + 1):
+            if self._stopped:
+                return False
             try:
                 yield maybeDeferred(step.compensation)
             except Exception as error:

@@ -13,17 +13,23 @@ from ._load import compact, load
 from ._projection import Projected, Projection, SnapshotFormatError, fold
 from .cell import CellProjection
 from .core import CoreProjection
+from .guests import GuestProjection
 
 #: Every projection by name, for ``nano-journal --projection``.
 PROJECTIONS: dict[str, Projection] = {
     projection.name: projection
-    for projection in [CoreProjection(), CellProjection()]
+    for projection in [
+        CoreProjection(),
+        CellProjection(),
+        GuestProjection(),
+    ]
 }
 
 __all__ = [
     "PROJECTIONS",
     "CellProjection",
     "CoreProjection",
+    "GuestProjection",
     "LiveProjection",
     "Projected",
     "Projection",

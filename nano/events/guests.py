@@ -1,0 +1,90 @@
+"""
+Core's guest events: the create saga of each guest, and its deletion.
+
+They are part of Core's journal (:data:`~nano.events.core.CORE_EVENTS`).
+Every event's aggregate id is the guest id, which is also the instance
+id on its Cell; ``task_id`` is the id of the saga that caused it.
+"""
+
+import attrs
+
+from ._event import Event, require_bool, require_str
+from .core import CORE_EVENTS
+
+
+def _require_size(instance, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TypeError(
+            f"invalid {attribute.name} {value!r}: must be a whole number, "
+            "1 or more"
+        )
+
+
+def _require_sizes(instance, attribute, value):
+    if not value or not all(
+        isinstance(size, int) and not isinstance(size, bool) and size > 0
+        for size in value
+    ):
+        raise TypeError(
+            f"invalid {attribute.name} {value!r}: must be a non-empty list "
+            "of sizes in bytes"
+        )
+
+
+@CORE_EVENTS.event("GuestCreateStarted")
+class GuestCreateStarted(Event):
+    """
+    Core accepted a new guest and reserved ``cell`` for it; its create
+    saga starts.
+
+    :ivar memory: bytes.
+    :ivar disks: volume sizes in bytes, the system volume first.
+    :ivar template: the id of its system template.
+    :ivar auto_start: start the instance once it is created.
+    """
+
+    name: str = attrs.field(validator=require_str)
+    owner: str = attrs.field(validator=require_str)
+    group: str = attrs.field(validator=require_str)
+    pool: str = attrs.field(validator=require_str)
+    cell: str = attrs.field(validator=require_str)
+    cores: int = attrs.field(validator=_require_size)
+    memory: int = attrs.field(validator=_require_size)
+    disks: tuple = attrs.field(converter=tuple, validator=_require_sizes)
+    template: str = attrs.field(validator=require_str)
+    auto_start: bool = attrs.field(validator=require_bool)
+
+
+@CORE_EVENTS.event("GuestCreateStepDone")
+class GuestCreateStepDone(Event):
+    """One step of a guest's create saga finished; ``step`` names it."""
+
+    step: str = attrs.field(validator=require_str)
+
+
+@CORE_EVENTS.event("GuestCreated")
+class GuestCreated(Event):
+    """Every step of a guest's create saga finished: the guest exists."""
+
+
+@CORE_EVENTS.event("GuestCreateFailed")
+class GuestCreateFailed(Event):
+    """
+    A guest's create saga was cut short, and its rollback starts;
+    ``reason`` says why, for the client.
+    """
+
+    reason: str = attrs.field(validator=require_str)
+
+
+@CORE_EVENTS.event("GuestRolledBack")
+class GuestRolledBack(Event):
+    """
+    The compensation of every step of a failed create saga finished:
+    nothing of the guest is left on its Cell.
+    """
+
+
+@CORE_EVENTS.event("GuestDeleted")
+class GuestDeleted(Event):
+    """A guest and its instance were deleted."""
