@@ -15,6 +15,7 @@ import uuid
 import attrs
 from twisted.internet.defer import Deferred
 
+from nano.events import utc_time
 from nano.events.guests import (
     GuestCreated,
     GuestCreateFailed,
@@ -23,9 +24,12 @@ from nano.events.guests import (
     GuestDeleted,
     GuestRolledBack,
 )
-from nano.events import utc_time
-from nano.fabric import PeerClosed, PeerDisconnected, RemoteError
-from nano.fabric import RequestTimeout
+from nano.fabric import (
+    PeerClosed,
+    PeerDisconnected,
+    RemoteError,
+    RequestTimeout,
+)
 from nano.messages import (
     TEMPLATE_KEYS,
     CreateInstanceRequest,
@@ -86,6 +90,11 @@ class Guests:
         self.projection = GuestProjection()
         self.state = load(self.projection, live.journal).state
         self.sagas: dict[str, Saga] = {}
+
+    def stop(self) -> None:
+        """Stop every saga, as Core stops; its next start rolls them back."""
+        for saga in self.sagas.values():
+            saga.stop()
 
     def record(self, event) -> Deferred:
         """Append ``event`` to Core's journal, then fold it here."""

@@ -6,6 +6,7 @@ signatures, served by Klein.
 from ._app import PREFIX, CoreAPI, new_id
 from ._envelope import ApiError
 from .cells import cell_routes
+from .guests import serve_guests
 from .pools import pool_routes
 from .status import status_routes
 from .templates import template_routes
@@ -30,6 +31,7 @@ def build_api(
     api.add_routes(template_routes(api))
     api.add_routes(zone_routes(api))
     api.add_routes(status_routes(api))
+    serve_guests(api)
     return api
 
 

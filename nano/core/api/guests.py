@@ -183,8 +183,7 @@ class GuestRoutes:
         for guest in self.guests.state.values():
             if guest.name == name and guest.pool == pool:
                 raise conflict(
-                    f"guest {name!r} already exists in compute pool "
-                    f"{pool!r}"
+                    f"guest {name!r} already exists in compute pool {pool!r}"
                 )
         return {
             "name": name,
@@ -240,7 +239,9 @@ class GuestRoutes:
         try:
             deleted = self.guests.delete(guest)
         except CellUnavailable as error:
-            raise ApiError(503, f"{error}; retry once it has reconnected")
+            raise ApiError(
+                503, f"{error}; retry once it has reconnected"
+            ) from None
         deleted.addErrback(self._cell_failed, guest)
         return deleted.addCallback(lambda _: "")
 
@@ -328,3 +329,20 @@ def _disks(fields) -> list[int]:
                 f"of bytes from {MIN_DISK} (64 MiB) to {MAX_DISK} (16 TiB)"
             )
     return disks
+
+
+def serve_guests(api):
+    """
+    Give ``api`` (a CoreAPI) its guests, as ``api.guests``, and serve
+    the guest and instance routes; roll back the creations that the
+    journal shows unfinished.
+    """
+    from .._guests import Guests
+    from .instances import instance_routes
+
+    guests = Guests(api.live, api.cluster, api.clock)
+    api.guests = guests
+    add_routes(api, guest_routes(api, guests))
+    add_routes(api, instance_routes(api, guests))
+    guests.resume()
+    return guests

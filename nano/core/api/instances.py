@@ -1,0 +1,111 @@
+"""
+Instance routes: ``/api/v1/instances/<id>``, the power of a created
+guest, asked of its Cell.
+
+``GET`` reads the instance's status from the Cell, ``POST`` starts it
+and ``DELETE`` stops it, or restarts it with ``reboot``; ``force`` cuts
+the power rather than asking the guest OS through ACPI.
+"""
+
+from nano.messages import GetInstanceStatusRequest, StopInstanceRequest
+from nano.projections.guests import CREATED
+
+from .._guests import CellUnavailable
+from ._envelope import ApiError, bad_request, conflict, not_found
+from ._fields import boolean, check_keys, parse_object
+from .guests import cell_error, guest_json
+
+START_FIELDS = ("from_media", "from_network", "source")
+STOP_FIELDS = ("reboot", "force")
+
+
+def instance_routes(api, guests):
+    """
+    Return the instance routes of ``api`` over ``guests``, as
+    ``(method, path, handler, status)``.
+    """
+    routes = InstanceRoutes(api, guests)
+    return [
+        ("GET", "/instances/<guest_id>", routes.status, 200),
+        ("POST", "/instances/<guest_id>", routes.start, 200),
+        ("DELETE", "/instances/<guest_id>", routes.stop, 200),
+    ]
+
+
+class InstanceRoutes:
+    """The handlers of the instance routes."""
+
+    def __init__(self, api, guests):
+        self.api = api
+        self.guests = guests
+
+    def status(self, body, guest_id, query):
+        """Return the guest with its instance's state on the Cell."""
+        guest = self._created(guest_id)
+        message = GetInstanceStatusRequest(instance_id=guest_id)
+        replied = self._ask(guest, lambda: self.guests.request(guest, message))
+        return replied.addCallback(self._status, guest)
+
+    def _status(self, reply, guest):
+        template = self.api.state.templates.get(guest.template)
+        system = "" if template is None else template.operating_system
+        state = reply.instance.get("state")
+        data = guest_json(guest, state == "running", system)
+        data["state"] = state
+        data["cpu_time"] = reply.cpu_time
+        return data
+
+    def start(self, body, guest_id, query):
+        """Start a stopped instance."""
+        fields = parse_object(body)
+        check_keys(fields, START_FIELDS)
+        for key in ("from_media", "from_network"):
+            if key in fields and boolean(fields, key):
+                raise bad_request(
+                    f"invalid {key} true: booting from media or the "
+                    "network is not supported yet; leave it out"
+                )
+        guest = self._created(guest_id)
+        task = self.guests.make_id()
+        started = self._ask(
+            guest, lambda: self.guests.start_instance(guest, task)
+        )
+        return started.addCallback(lambda _: "")
+
+    def stop(self, body, guest_id, query):
+        """Stop or restart a running instance."""
+        fields = parse_object(body)
+        check_keys(fields, STOP_FIELDS)
+        flags = {key: boolean(fields, key) for key in fields}
+        guest = self._created(guest_id)
+        message = StopInstanceRequest(
+            task_id=self.guests.make_id(), instance_id=guest_id, **flags
+        )
+        stopped = self._ask(guest, lambda: self.guests.request(guest, message))
+        return stopped.addCallback(lambda _: "")
+
+    def _ask(self, guest, send):
+        try:
+            sent = send()
+        except CellUnavailable as error:
+            raise ApiError(
+                503, f"{error}; retry once it has reconnected"
+            ) from None
+        return sent.addErrback(self._cell_failed, guest)
+
+    def _cell_failed(self, failure, guest):
+        error = cell_error(guest, failure)
+        if error is None:
+            return failure
+        raise error
+
+    def _created(self, guest_id):
+        guest = self.guests.state.get(guest_id)
+        if guest is None:
+            raise not_found(f"instance {guest_id!r} not found")
+        if guest.status != CREATED:
+            raise conflict(
+                f"guest {guest_id} is not created (it is {guest.status}); "
+                "see GET /api/v1/guests/<id>"
+            )
+        return guest
