@@ -90,6 +90,12 @@ class StatusTests(ClusterTestCase):
         self.assertEqual([p["name"] for p in reply.data], ["empty", "p"])
         self.assertEqual(reply.data[0]["cells"], [0, 0])
         self.assertEqual(reply.data[0]["max_cpu"], 0)
+        self.assertEqual(reply.data[1]["cells"], [0, 2])
+        self.assertEqual(reply.data[1]["max_cpu"], 12)
+        self.assertEqual(
+            reply.data[1],
+            self.call("GET", "/api/v1/compute_pool_status/p").data,
+        )
 
     def test_zone_totals(self):
         """The zone counts every Cell and instance."""

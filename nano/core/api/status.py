@@ -90,11 +90,12 @@ class Totals:
         return figures
 
 
-def pool_totals(api, pool: str) -> Totals:
-    """Return the figures of a pool's Cells."""
-    totals = Totals()
-    for member in api.state.cells_of(pool):
-        totals.add(api.cluster.cell(member.name))
+def pool_totals(api) -> dict[str, Totals]:
+    """Return the figures of each pool's Cells, in one pass over them."""
+    totals = {name: Totals() for name in api.state.pools}
+    for member in api.state.cells.values():
+        if member.pool in totals:
+            totals[member.pool].add(api.cluster.cell(member.name))
     return totals
 
 
@@ -108,11 +109,19 @@ class StatusRoutes:
     def pools(self, body):
         """Return every pool's status, sorted by name."""
         pools = self.api.state.pools
-        return [self._pool_status(pools[name]) for name in sorted(pools)]
+        totals = pool_totals(self.api)
+        return [
+            self._pool_status(pools[name], totals[name])
+            for name in sorted(pools)
+        ]
 
     def pool(self, body, pool):
         """Return one pool's status."""
-        return self._pool_status(self._pool(pool))
+        found = self._pool(pool)
+        totals = Totals()
+        for member in self.api.state.cells_of(pool):
+            totals.add(self.cluster.cell(member.name))
+        return self._pool_status(found, totals)
 
     def cells(self, body, pool):
         """Return the status of each Cell of a pool, sorted by name."""
@@ -138,9 +147,9 @@ class StatusRoutes:
         """Return the instances of one Cell of a pool."""
         return self._instances(self._member(pool, cell))
 
-    def _pool_status(self, pool) -> dict:
+    def _pool_status(self, pool, totals: Totals) -> dict:
         reply = {"name": pool.name, "enabled": pool.enabled}
-        reply.update(pool_totals(self.api, pool.name).json())
+        reply.update(totals.json())
         return reply
 
     def _cell_status(self, member) -> dict:
