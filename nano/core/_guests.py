@@ -38,8 +38,8 @@ from nano.messages import (
 )
 from nano.projections import load
 from nano.projections.guests import (
-    CREATING,
     FAILED,
+    ROLLED_BACK,
     UNFINISHED,
     GuestProjection,
 )
@@ -125,9 +125,19 @@ class Guests:
         return select_cell(pool, candidates, demand).name
 
     def _reserved(self, candidate):
+        """
+        Return ``candidate`` with the guests that Core placed on it and
+        that its instance list does not have yet counted as used.
+        """
+        cell = self.cluster.cell(candidate.name)
+        listed = {} if cell is None else cell.instances
         cores = memory = disk = 0
         for guest in self.state.values():
-            if guest.cell == candidate.name and guest.status == CREATING:
+            if (
+                guest.cell == candidate.name
+                and guest.status != ROLLED_BACK
+                and guest.id not in listed
+            ):
                 cores += guest.cores
                 memory += guest.memory
                 disk += sum(guest.disks)
@@ -241,21 +251,46 @@ class Guests:
             disks=list(guest.disks),
             template=device_set,
         )
-        return self.request(guest, message, CREATE_TIMEOUT)
+        created = self.request(guest, message, CREATE_TIMEOUT)
+        return created.addCallback(self._listed, guest)
+
+    def _listed(self, reply, guest):
+        """Add a created instance to its Cell's list, until the Cell's
+        next full list replaces it."""
+        cell = self.cluster.cell(guest.cell)
+        if cell is not None:
+            instances = [*cell.instances.values(), reply.instance]
+            cell.replace_instances(instances)
+        return reply
 
     def start_instance(self, guest, task_id=None) -> Deferred:
         """Ask the guest's Cell to start its instance."""
         message = StartInstanceRequest(
             task_id=task_id or guest.task_id, instance_id=guest.id
         )
-        return self.request(guest, message)
+        started = self.request(guest, message)
+        return started.addCallback(self.note_state, guest)
+
+    def note_state(self, reply, guest):
+        """Set the instance state a Cell replied in its Cell's list."""
+        cell = self.cluster.cell(guest.cell)
+        if cell is not None:
+            cell.set_state(guest.id, reply.state)
+        return reply
 
     def delete_instance(self, guest, task_id=None) -> Deferred:
         """Ask the guest's Cell to delete its instance and volumes."""
         message = DeleteInstanceRequest(
             task_id=task_id or guest.task_id, instance_id=guest.id
         )
-        return self.request(guest, message)
+        deleted = self.request(guest, message)
+        return deleted.addCallback(self._unlisted, guest)
+
+    def _unlisted(self, reply, guest):
+        cell = self.cluster.cell(guest.cell)
+        if cell is not None:
+            cell.remove_instance(guest.id)
+        return reply
 
     def delete(self, guest) -> Deferred:
         """Delete the guest's instance on its Cell, then record it."""

@@ -29,7 +29,7 @@ class InstanceCell(FakeCell):
     A fake Cell that hosts instances.
 
     :ivar hosted: instance descriptions by id.
-    :ivar fail: the message type names it refuses, with the error.
+    :ivar fail: the error it replies, by message type name.
     :ivar hold: the message type names it does not answer.
     :ivar received: every instance request, in order.
     """

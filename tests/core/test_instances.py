@@ -13,7 +13,7 @@ class InstanceTests(GuestTestCase):
         self.advance(1)
 
     def tearDown(self):
-        # The fake Cell's refusals are logged by its session.
+        # The fake Cell's session logs the errors it replies.
         self.flushLoggedErrors(RuntimeError, KeyError)
         super().tearDown()
 
@@ -32,6 +32,7 @@ class InstanceTests(GuestTestCase):
         """POST starts the instance, DELETE stops it, with its flags."""
         self.assert_ok(self.call("POST", "/api/v1/instances/g1", {}), "")
         self.assertEqual(self.cell.hosted["g1"]["state"], "running")
+        self.assertEqual(self.guest("g1")["running"], True)
         reply = self.call(
             "DELETE", "/api/v1/instances/g1", {"reboot": False, "force": True}
         )
@@ -39,6 +40,7 @@ class InstanceTests(GuestTestCase):
         stop = self.cell.received[-1]
         self.assertEqual((stop.reboot, stop.force), (False, True))
         self.assertEqual(self.cell.hosted["g1"]["state"], "stopped")
+        self.assertEqual(self.guest("g1")["running"], False)
 
     def test_invalid_stop_flags(self):
         """A stop flag that is not a boolean gets a 400 naming it."""
@@ -47,16 +49,18 @@ class InstanceTests(GuestTestCase):
         reply = self.call("DELETE", "/api/v1/instances/g1", {"halt": True})
         self.assert_error(reply, 400, "unknown field 'halt'")
 
-    def test_boot_from_media_is_refused(self):
-        """Booting from media is not supported, and says so."""
+    def test_boot_from_media_rejected(self):
+        """A boot from media is rejected as not supported."""
         reply = self.call("POST", "/api/v1/instances/g1", {"from_media": True})
         self.assert_error(reply, 400, "invalid from_media true")
 
-    def test_cell_refusal_is_a_conflict(self):
+    def test_cell_rejection_conflict(self):
         """An error from the Cell gets a 409 with its message."""
         self.cell.fail["StartInstanceRequest"] = "already running"
         reply = self.call("POST", "/api/v1/instances/g1")
-        self.assert_error(reply, 409, "Cell Cell_1 refused", "already running")
+        self.assert_error(
+            reply, 409, "Cell Cell_1 rejected the request", "already running"
+        )
 
     def test_cell_gone(self):
         """A Cell that is not connected gets a 503 naming it."""

@@ -24,6 +24,7 @@ from nano.events import (
 )
 from nano.events._lines import encode_line, segment_name
 from nano.events.core import CORE_EVENTS
+from nano.events.guests import GuestCreateStarted  # noqa: F401 (registers)
 
 T0 = utc_time(1_796_400_000.25)
 
@@ -268,13 +269,22 @@ def test_registry_rejects_non_event():
             pass
 
 
+#: Strategies for the payload types that hypothesis cannot infer valid
+#: values of: counts and sizes, which events require to be 1 or more.
+_SIZE = st.integers(min_value=1, max_value=2**63 - 1)
+SIZE_STRATEGIES = {
+    int: _SIZE,
+    tuple: st.lists(_SIZE, min_size=1, max_size=4).map(tuple),
+}
+
+
 def core_event_strategy(cls):
     """
     Build events of one core class; hypothesis infers each payload field
     from its type, defaults included (the ``...`` argument).
     """
     payload = {
-        field.name: ...
+        field.name: SIZE_STRATEGIES.get(field.type, ...)
         for field in attrs.fields(cls)
         if field.name not in {"aggregate_id", "time", "task_id"}
     }

@@ -127,7 +127,7 @@ def cell_error(guest, failure) -> ApiError | None:
     if failure.check(CellUnavailable):
         return ApiError(503, f"{error}; retry once it has reconnected")
     if failure.check(RemoteError):
-        return conflict(f"Cell {guest.cell} refused: {error}")
+        return conflict(f"Cell {guest.cell} rejected the request: {error}")
     if failure.check(*CELL_ERRORS):
         return ApiError(503, f"Cell {guest.cell} did not answer: {error}")
     return None

@@ -82,6 +82,7 @@ class InstanceRoutes:
             task_id=self.guests.make_id(), instance_id=guest_id, **flags
         )
         stopped = self._ask(guest, lambda: self.guests.request(guest, message))
+        stopped.addCallback(self.guests.note_state, guest)
         return stopped.addCallback(lambda _: "")
 
     def _ask(self, guest, send):
