@@ -88,6 +88,8 @@ class Guests:
         self.clock = clock
         self.make_id = make_id or (lambda: str(uuid.uuid4()))
         self.projection = GuestProjection()
+        # NOTE: Core writes snapshots of its core projection only, so
+        # this replays the whole journal at each start.
         self.state = load(self.projection, live.journal).state
         self.sagas: dict[str, Saga] = {}
 
@@ -118,39 +120,32 @@ class Guests:
 
         :raises NoCellFits: with each Cell's reason.
         """
+        reserved = self._reserved(pool)
         candidates = [
-            self._reserved(candidate)
+            _with_reserved(candidate, reserved.get(candidate.name))
             for candidate in self.cluster.candidates(pool)
         ]
         return select_cell(pool, candidates, demand).name
 
-    def _reserved(self, candidate):
+    def _reserved(self, pool: str) -> dict:
         """
-        Return ``candidate`` with the guests that Core placed on it and
-        that its instance list does not have yet counted as used.
+        Return the cores, memory and disk, by Cell, of the guests of
+        ``pool`` that their Cell's instance list does not have yet.
         """
-        cell = self.cluster.cell(candidate.name)
-        listed = {} if cell is None else cell.instances
-        cores = memory = disk = 0
+        reserved = {}
         for guest in self.state.values():
-            if (
-                guest.cell == candidate.name
-                and guest.status != ROLLED_BACK
-                and guest.id not in listed
-            ):
-                cores += guest.cores
-                memory += guest.memory
-                disk += sum(guest.disks)
-        if not (cores or memory or disk):
-            return candidate
-        return attrs.evolve(
-            candidate,
-            memory_available=candidate.memory_available - memory,
-            disk_available=candidate.disk_available - disk,
-            allocated_cores=candidate.allocated_cores + cores,
-            allocated_memory=candidate.allocated_memory + memory,
-            allocated_disk=candidate.allocated_disk + disk,
-        )
+            if guest.pool != pool or guest.status == ROLLED_BACK:
+                continue
+            cell = self.cluster.cell(guest.cell)
+            if cell is not None and guest.id in cell.instances:
+                continue
+            cores, memory, disk = reserved.get(guest.cell, (0, 0, 0))
+            reserved[guest.cell] = (
+                cores + guest.cores,
+                memory + guest.memory,
+                disk + sum(guest.disks),
+            )
+        return reserved
 
     def create(self, guest_id: str, **config) -> Deferred:
         """
@@ -324,3 +319,18 @@ class _GuestSagaLog:
 
     def rolled_back(self) -> Deferred:
         return self._record(GuestRolledBack)
+
+
+def _with_reserved(candidate, reserved):
+    """Return ``candidate`` with ``(cores, memory, disk)`` counted as used."""
+    if reserved is None:
+        return candidate
+    cores, memory, disk = reserved
+    return attrs.evolve(
+        candidate,
+        memory_available=candidate.memory_available - memory,
+        disk_available=candidate.disk_available - disk,
+        allocated_cores=candidate.allocated_cores + cores,
+        allocated_memory=candidate.allocated_memory + memory,
+        allocated_disk=candidate.allocated_disk + disk,
+    )

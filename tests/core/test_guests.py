@@ -131,6 +131,18 @@ class CreateGuestTests(GuestTestCase):
         self.advance(1)
         self.assert_error(self.create(name="vm2"), 503, "Cell_1: has")
 
+    def test_listed_guest_not_counted_twice(self):
+        """
+        A guest its Cell lists is in the Cell's own figures, so it is
+        not counted again.
+        """
+        self.cell.report(memory_available=3 * GIB)
+        self.advance(0.1)
+        self.create(name="vm1")
+        self.advance(1)
+        self.assertIn("g1", self.cluster.cell("Cell_1").instances)
+        self.assertEqual(self.create(name="vm2").status, 202)
+
 
 class RollbackTests(GuestTestCase):
     """A create saga cut short leaves nothing behind."""
@@ -175,6 +187,15 @@ class RollbackTests(GuestTestCase):
             [message.type_name for message in self.cell.received],
             ["CreateInstanceRequest", "DeleteInstanceRequest"],
         )
+
+    def test_rolled_back_name_is_free(self):
+        """A rolled back guest leaves its name free for a new one."""
+        self.cell.fail["CreateInstanceRequest"] = "cannot write volume"
+        self.create()
+        self.advance(1)
+        del self.cell.fail["CreateInstanceRequest"]
+        reply = self.create()
+        self.assertEqual(reply.status, 202, reply.message)
 
     def test_a_rolled_back_guest_can_be_deleted(self):
         """Deleting a rolled back guest forgets it."""

@@ -181,7 +181,11 @@ class GuestRoutes:
         if not state.pools[pool].enabled:
             raise conflict(f"compute pool {pool!r} is disabled")
         for guest in self.guests.state.values():
-            if guest.name == name and guest.pool == pool:
+            if (
+                guest.name == name
+                and guest.pool == pool
+                and guest.status != ROLLED_BACK
+            ):
                 raise conflict(
                     f"guest {name!r} already exists in compute pool {pool!r}"
                 )
