@@ -199,6 +199,10 @@ def test_malformed_config_stops_start(tmp_path):
             str(tmp_path / "data"),
             "--api-port",
             "0",
+            # Loopback, so that no multicast join leaves the machine if
+            # the fabric ever starts before api.cfg is read.
+            "--interface",
+            "127.0.0.1",
         ],
         capture_output=True,
         text=True,
