@@ -18,6 +18,7 @@ from nano.projections import CellProjection, LiveProjection
 from ._book import InstanceBook
 from ._handlers import InstanceHandlers
 from ._lifecycle import Lifecycle
+from ._modify import ModifyHandler
 from ._reporter import StatusReporter
 from ._settings import load_cell_settings
 from .service import CellService
@@ -124,6 +125,7 @@ def assemble(
     session = Session(clock, NANO_MESSAGES, service, timeout)
     service.session = session
     handlers.register(session)
+    ModifyHandler(handlers).register(session)
     reporter = StatusReporter(
         clock,
         host,

@@ -13,15 +13,19 @@ does even for an instance it never created.
 import uuid
 
 import attrs
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 
 from nano.events import utc_time
 from nano.events.guests import (
+    GuestAutoStartChanged,
+    GuestCoresChanged,
     GuestCreated,
     GuestCreateFailed,
     GuestCreateStarted,
     GuestCreateStepDone,
     GuestDeleted,
+    GuestMemoryChanged,
+    GuestRenamed,
     GuestRolledBack,
 )
 from nano.fabric import (
@@ -34,6 +38,7 @@ from nano.messages import (
     TEMPLATE_KEYS,
     CreateInstanceRequest,
     DeleteInstanceRequest,
+    ModifyInstanceRequest,
     StartInstanceRequest,
 )
 from nano.projections import load
@@ -295,6 +300,80 @@ class Guests:
                 GuestDeleted(aggregate_id=guest.id, time=self.now())
             )
         )
+
+    # Changes.
+
+    def rename(self, guest, name: str) -> Deferred:
+        """Record a guest's new name; its Cell does not need it."""
+        return self.record(
+            GuestRenamed(
+                aggregate_id=guest.id,
+                time=self.now(),
+                task_id=self.make_id(),
+                name=name,
+            )
+        )
+
+    def set_cores(self, guest, cores: int, immediate: bool) -> Deferred:
+        """Change a guest's vCPUs: see :meth:`change`."""
+        return self.change(
+            guest,
+            GuestCoresChanged,
+            {"cores": cores, "immediate": immediate},
+            {"cores": guest.cores, "immediate": immediate},
+        )
+
+    def set_memory(self, guest, memory: int, immediate: bool) -> Deferred:
+        """Change a guest's memory in bytes: see :meth:`change`."""
+        return self.change(
+            guest,
+            GuestMemoryChanged,
+            {"memory": memory, "immediate": immediate},
+            {"memory": guest.memory, "immediate": immediate},
+        )
+
+    def set_auto_start(self, guest, enable: bool) -> Deferred:
+        """Change whether a guest starts with its Cell: see :meth:`change`."""
+        return self.change(
+            guest,
+            GuestAutoStartChanged,
+            {"auto_start": enable},
+            {"auto_start": guest.auto_start},
+        )
+
+    def change(self, guest, event_type, new: dict, old: dict) -> Deferred:
+        """
+        Record a change to a guest, then ask its Cell to apply it. If the
+        Cell fails, record the old values back and fail the same way.
+
+        :param new: the event's fields, which are also the fields of the
+            :class:`~nano.messages.ModifyInstanceRequest`.
+        :raises CellUnavailable: at once, with nothing recorded.
+        """
+        self.peer(guest)
+        task_id = self.make_id()
+        ids = {"aggregate_id": guest.id, "task_id": task_id}
+        message = ModifyInstanceRequest(
+            task_id=task_id, instance_id=guest.id, **new
+        )
+        recorded = self.record(event_type(time=self.now(), **ids, **new))
+
+        def act(_):
+            sent = maybeDeferred(self.request, guest, message)
+            return sent.addErrback(self._undo, event_type, ids, old)
+
+        return recorded.addCallback(act)
+
+    def _undo(self, failure, event_type, ids, old):
+        self.log.warn(
+            "Cell refused a change of guest {guest}: {error}; putting "
+            "back {old}",
+            guest=ids["aggregate_id"],
+            error=failure.getErrorMessage(),
+            old=old,
+        )
+        undone = self.record(event_type(time=self.now(), **ids, **old))
+        return undone.addCallback(lambda _: failure)
 
 
 class _GuestSagaLog:

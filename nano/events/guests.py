@@ -1,5 +1,6 @@
 """
-Core's guest events: the create saga of each guest, and its deletion.
+Core's guest events: the create saga of each guest, the changes to
+its name, cores, memory and autostart, and its deletion.
 
 They are part of Core's journal (:data:`~nano.events.core.CORE_EVENTS`).
 Every event's aggregate id is the guest id, which is also the instance
@@ -88,3 +89,45 @@ class GuestRolledBack(Event):
 @CORE_EVENTS.event("GuestDeleted")
 class GuestDeleted(Event):
     """A guest and its instance were deleted."""
+
+
+@CORE_EVENTS.event("GuestRenamed")
+class GuestRenamed(Event):
+    """A guest got a new ``name``, unique in its compute pool."""
+
+    name: str = attrs.field(validator=require_str)
+
+
+@CORE_EVENTS.event("GuestCoresChanged")
+class GuestCoresChanged(Event):
+    """
+    A guest's vCPUs changed, before its Cell is asked to apply them. If
+    the Cell refuses, another of these puts the old value back.
+
+    :ivar immediate: the running instance was to change at once, rather
+        than at its next start.
+    """
+
+    cores: int = attrs.field(validator=_require_size)
+    immediate: bool = attrs.field(validator=require_bool)
+
+
+@CORE_EVENTS.event("GuestMemoryChanged")
+class GuestMemoryChanged(Event):
+    """
+    A guest's memory changed, in bytes, as :class:`GuestCoresChanged`
+    does for vCPUs.
+    """
+
+    memory: int = attrs.field(validator=_require_size)
+    immediate: bool = attrs.field(validator=require_bool)
+
+
+@CORE_EVENTS.event("GuestAutoStartChanged")
+class GuestAutoStartChanged(Event):
+    """
+    Whether a guest's instance starts with its Cell changed, before the
+    Cell is asked to apply it; a refusal is undone by another of these.
+    """
+
+    auto_start: bool = attrs.field(validator=require_bool)

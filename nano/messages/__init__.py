@@ -30,6 +30,7 @@ from ._instances import (
     StopInstanceRequest,
     StopInstanceResponse,
 )
+from ._modify import ModifyInstanceRequest, ModifyInstanceResponse
 from ._registry import NANO_MESSAGES
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "InstanceDeleted",
     "InstanceStarted",
     "InstanceStopped",
+    "ModifyInstanceRequest",
+    "ModifyInstanceResponse",
     "StartInstanceRequest",
     "StartInstanceResponse",
     "StopInstanceRequest",

@@ -3,8 +3,8 @@ Core's guests, folded from the guest events of Core's journal.
 
 A guest goes ``creating`` (its create saga runs), then ``created``, or
 ``failed`` (the saga was cut short and its rollback runs) and then
-``rolled back`` (nothing of it is left on its Cell). A deleted guest is
-forgotten.
+``rolled back`` (nothing of it is left on its Cell). Its name, cores,
+memory and autostart may change after. A deleted guest is forgotten.
 """
 
 from collections.abc import Mapping
@@ -15,11 +15,15 @@ from pyrsistent import PMap, pmap
 from nano.events import Event
 from nano.events.core import CORE_EVENTS
 from nano.events.guests import (
+    GuestAutoStartChanged,
+    GuestCoresChanged,
     GuestCreated,
     GuestCreateFailed,
     GuestCreateStarted,
     GuestCreateStepDone,
     GuestDeleted,
+    GuestMemoryChanged,
+    GuestRenamed,
     GuestRolledBack,
 )
 
@@ -112,6 +116,22 @@ def _rolled_back(guests: PMap, event) -> PMap:
     return _changed(guests, event, status=ROLLED_BACK)
 
 
+def _renamed(guests: PMap, event) -> PMap:
+    return _changed(guests, event, name=event.name)
+
+
+def _cores_changed(guests: PMap, event) -> PMap:
+    return _changed(guests, event, cores=event.cores)
+
+
+def _memory_changed(guests: PMap, event) -> PMap:
+    return _changed(guests, event, memory=event.memory)
+
+
+def _auto_start_changed(guests: PMap, event) -> PMap:
+    return _changed(guests, event, auto_start=event.auto_start)
+
+
 def _deleted(guests: PMap, event) -> PMap:
     return guests.discard(event.aggregate_id)
 
@@ -127,6 +147,10 @@ class GuestProjection(Projection):
         GuestCreated: _created,
         GuestCreateFailed: _failed,
         GuestRolledBack: _rolled_back,
+        GuestRenamed: _renamed,
+        GuestCoresChanged: _cores_changed,
+        GuestMemoryChanged: _memory_changed,
+        GuestAutoStartChanged: _auto_start_changed,
         GuestDeleted: _deleted,
     }
     snapshot_version = 1

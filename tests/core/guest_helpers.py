@@ -15,6 +15,8 @@ from nano.messages import (
     DeleteInstanceResponse,
     GetInstanceStatusRequest,
     GetInstanceStatusResponse,
+    ModifyInstanceRequest,
+    ModifyInstanceResponse,
     StartInstanceRequest,
     StartInstanceResponse,
     StopInstanceRequest,
@@ -46,6 +48,7 @@ class InstanceCell(FakeCell):
             StartInstanceRequest: self._start,
             StopInstanceRequest: self._stop,
             GetInstanceStatusRequest: self._status,
+            ModifyInstanceRequest: self._modify,
         }
         for message_type, handler in handlers.items():
             self.session.handle(message_type, self._checked(handler))
@@ -101,6 +104,21 @@ class InstanceCell(FakeCell):
             task_id=message.task_id,
             instance_id=message.instance_id,
             state=state,
+        )
+
+    def _modify(self, message):
+        instance = self.hosted.get(message.instance_id)
+        if instance is None:
+            raise KeyError(f"no instance {message.instance_id}")
+        for key in ("cores", "memory", "auto_start"):
+            if getattr(message, key) is not None:
+                instance[key] = getattr(message, key)
+        live = message.immediate and instance["state"] == "running"
+        return ModifyInstanceResponse(
+            task_id=message.task_id,
+            instance_id=message.instance_id,
+            live=live,
+            state=instance["state"],
         )
 
     def _status(self, message):

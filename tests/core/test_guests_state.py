@@ -66,3 +66,20 @@ def test_snapshot_round_trip():
 def test_registered_for_nano_journal():
     """nano-journal can fold guests by name."""
     assert isinstance(PROJECTIONS["guests"], GuestProjection)
+
+
+CACHE = "6f1d2c3b-0000-4000-8000-000000000003"
+
+
+def test_fold_of_changes():
+    """Rename, cores, memory and autostart changes fold in order."""
+    assert fold_up_to(13)[CACHE].name == "cache-1"
+    cache = fold_up_to(16)[CACHE]
+    assert (cache.name, cache.cores, cache.memory) == (
+        "cache-2",
+        4,
+        4 * 1024**3,
+    )
+    cache = fold_up_to(18)[CACHE]
+    # seq 17 is the compensation of a memory change the Cell refused.
+    assert (cache.memory, cache.auto_start) == (1024**3, True)

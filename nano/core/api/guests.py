@@ -4,6 +4,9 @@ Guest routes: ``/api/v1/guests/`` and ``/api/v1/guest_search/``.
 Sizes are in bytes. Creating a guest replies 202 with its id as soon as
 the start of its creation is on disk; ``GET /guests/<id>`` then shows
 the progress, and the error if the creation failed and was rolled back.
+A change of cores, memory or autostart is journalled, then sent to the
+guest's Cell; if the Cell refuses it, the old value is journalled back
+and the client gets a 409 with the Cell's message.
 """
 
 from nano.events.guests import GuestDeleted
@@ -42,6 +45,10 @@ def guest_routes(api, guests):
         ("GET", "/guests/<guest_id>", routes.get, 200),
         ("DELETE", "/guests/<guest_id>", routes.delete, 200),
         ("GET", "/guest_search/", routes.search, 200),
+        ("PUT", "/guests/<guest_id>/name/", routes.rename, 200),
+        ("PUT", "/guests/<guest_id>/cores", routes.set_cores, 200),
+        ("PUT", "/guests/<guest_id>/memory", routes.set_memory, 200),
+        ("PUT", "/guests/<guest_id>/auto_start", routes.set_auto_start, 200),
     ]
 
 
@@ -180,15 +187,7 @@ class GuestRoutes:
             )
         if not state.pools[pool].enabled:
             raise conflict(f"compute pool {pool!r} is disabled")
-        for guest in self.guests.state.values():
-            if (
-                guest.name == name
-                and guest.pool == pool
-                and guest.status != ROLLED_BACK
-            ):
-                raise conflict(
-                    f"guest {name!r} already exists in compute pool {pool!r}"
-                )
+        self._check_unique(name, pool)
         return {
             "name": name,
             "owner": check_name("owner", text(fields, "owner")),
@@ -204,6 +203,26 @@ class GuestRoutes:
                 else False
             ),
         }
+
+    def _check_unique(self, name, pool, guest_id=None) -> None:
+        """
+        :raises ApiError: 409, another guest of ``pool`` is named
+            ``name``, or is being created with it.
+        """
+        for guest in self.guests.state.values():
+            if (
+                guest.name == name
+                and guest.pool == pool
+                and guest.status != ROLLED_BACK
+                and guest.id != guest_id
+            ):
+                raise conflict(
+                    f"guest {name!r} already exists in compute pool {pool!r}"
+                )
+        if (pool, name) in self._pending:
+            raise conflict(
+                f"guest {name!r} is being created in compute pool {pool!r}"
+            )
 
     def _template(self, fields) -> str:
         templates = self.api.state.templates
@@ -259,6 +278,71 @@ class GuestRoutes:
             return failure
         raise error
 
+    # Changes.
+
+    def rename(self, body, guest_id, query):
+        """Give a guest a new name, unique in its compute pool."""
+        fields = parse_object(body)
+        check_keys(fields, ("name",), ("name",))
+        name = check_name("guest", text(fields, "name"))
+        guest = self._changeable(guest_id)
+        if name == guest.name:
+            return ""
+        self._check_unique(name, guest.pool, guest.id)
+        renamed = self.guests.rename(guest, name)
+        return renamed.addCallback(lambda _: "")
+
+    def set_cores(self, body, guest_id, query):
+        """Change a guest's vCPUs, at once if asked and it runs."""
+        fields = parse_object(body)
+        check_keys(fields, ("cores", "immediate"), ("cores",))
+        cores = _whole(fields, "cores", 1, MAX_CORES)
+        guest = self._changeable(guest_id)
+        immediate = _immediate(fields)
+        return self._ask(
+            guest, lambda: self.guests.set_cores(guest, cores, immediate)
+        )
+
+    def set_memory(self, body, guest_id, query):
+        """Change a guest's memory, at once if asked and it runs."""
+        fields = parse_object(body)
+        check_keys(fields, ("memory", "immediate"), ("memory",))
+        memory = _whole(fields, "memory", MIN_MEMORY, MAX_MEMORY)
+        guest = self._changeable(guest_id)
+        immediate = _immediate(fields)
+        return self._ask(
+            guest, lambda: self.guests.set_memory(guest, memory, immediate)
+        )
+
+    def set_auto_start(self, body, guest_id, query):
+        """Change whether a guest's instance starts with its Cell."""
+        fields = parse_object(body)
+        check_keys(fields, ("enable",), ("enable",))
+        enable = boolean(fields, "enable")
+        guest = self._changeable(guest_id)
+        return self._ask(
+            guest, lambda: self.guests.set_auto_start(guest, enable)
+        )
+
+    def _changeable(self, guest_id):
+        guest = self._existing(guest_id)
+        if guest.status != CREATED:
+            raise conflict(
+                f"guest {guest_id} is not created (it is {guest.status}); "
+                "change it once GET /api/v1/guests/<id> shows it created"
+            )
+        return guest
+
+    def _ask(self, guest, send):
+        try:
+            sent = send()
+        except CellUnavailable as error:
+            raise ApiError(
+                503, f"{error}; retry once it has reconnected"
+            ) from None
+        sent.addErrback(self._cell_failed, guest)
+        return sent.addCallback(lambda _: "")
+
     def search(self, body, query):
         """Return the guests that match every filter given."""
         filters = {}
@@ -313,6 +397,10 @@ def _whole(fields, key, low, high) -> int:
             f"to {high}"
         )
     return value
+
+
+def _immediate(fields) -> bool:
+    return boolean(fields, "immediate") if "immediate" in fields else False
 
 
 def _disks(fields) -> list[int]:

@@ -1,0 +1,98 @@
+"""
+The Cell's handler of ``ModifyInstanceRequest``: changes an instance's
+vCPUs, memory and autostart in its libvirt domain.
+"""
+
+import xml.etree.ElementTree as ET
+
+from twisted.logger import Logger
+
+from nano.messages import ModifyInstanceRequest, ModifyInstanceResponse
+
+from ._handlers import CellError
+
+
+class ModifyHandler:
+    """
+    Applies Core's changes to an instance's domain: to its definition,
+    for the next start, and to the running domain too when the request
+    says ``immediate``.
+
+    :param handlers: the Cell's
+        :class:`~nano.cell._handlers.InstanceHandlers`, whose instance
+        lock, readiness wait and error replies this handler shares.
+    """
+
+    log = Logger()
+
+    def __init__(self, handlers):
+        self._handlers = handlers
+
+    def register(self, session):
+        """Handle the ``ModifyInstanceRequest`` that arrive on ``session``."""
+        # NOTE: _handler runs the request under the instance's lock, once
+        # the Cell is ready, and replies errors the way every handler does.
+        session.handle(
+            ModifyInstanceRequest, self._handlers._handler(self.modify)
+        )
+
+    async def modify(self, request):
+        """Change the instance's domain as ``request`` asks."""
+        instance = self._handlers._require(request.instance_id)
+        self._handlers._require_state(
+            instance, ("stopped", "running"), "modify"
+        )
+        guest = await self._handlers._require_guest(instance)
+        live = request.immediate and instance.state == "running"
+        if live and request.cores is not None:
+            await self._check_live_cores(guest, request.cores)
+        if live and request.memory is not None:
+            await self._check_live_memory(guest, request.memory)
+        # TODO: journal the new cores and memory in the Cell's journal,
+        # which has no event for them yet; until then the Cell describes
+        # the instance with the values it was created with.
+        if request.cores is not None:
+            await guest.set_vcpus(request.cores, live)
+        if request.memory is not None:
+            await guest.set_memory(request.memory, live)
+        if request.auto_start is not None:
+            await guest.set_autostart(request.auto_start)
+        self._log(request, live)
+        return ModifyInstanceResponse(
+            task_id=request.task_id,
+            instance_id=instance.id,
+            live=live,
+            state=instance.state,
+        )
+
+    async def _check_live_cores(self, guest, cores):
+        # The running domain's <vcpu> holds the most it can hotplug.
+        root = ET.fromstring(await guest.xml())
+        maximum = int(root.findtext("vcpu", "0"))
+        if cores > maximum:
+            raise CellError(
+                f"invalid cores {cores}: a running instance cannot grow "
+                f"above the {maximum} vCPUs it started with; leave out "
+                "immediate to change them at the next start"
+            )
+
+    async def _check_live_memory(self, guest, memory):
+        info = await guest.info()
+        if memory > info.max_memory:
+            raise CellError(
+                f"invalid memory {memory}: a running instance cannot grow "
+                f"above the {info.max_memory} bytes it started with; leave "
+                "out immediate to change it at the next start"
+            )
+
+    def _log(self, request, live):
+        self.log.info(
+            "Modified instance {instance_id} for task {task_id}: cores "
+            "{cores}, memory {memory}, autostart {auto_start}, live {live}",
+            instance_id=request.instance_id,
+            task_id=request.task_id,
+            cores=request.cores,
+            memory=request.memory,
+            auto_start=request.auto_start,
+            live=live,
+        )
