@@ -4,6 +4,9 @@ import pytest
 
 from nano.testing.libvirtd import PrivateLibvirtd, unavailable_reason
 
+from .guest_helpers import CELL, join_pool
+from .processes import Cell, Core
+
 
 @pytest.fixture(scope="session")
 def private_libvirtd(tmp_path_factory):
@@ -18,3 +21,19 @@ def private_libvirtd(tmp_path_factory):
     daemon.start()
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path, private_libvirtd):
+    """Core and one Cell, the Cell in pool ``p``, both running."""
+    core = Core(tmp_path)
+    cell = Cell(tmp_path, CELL, private_libvirtd.uri, core)
+    try:
+        core.start()
+        cell.start()
+        join_pool(core)
+        yield core, cell, private_libvirtd.uri
+    finally:
+        cell.kill()
+        core.kill()
+        private_libvirtd.remove_domains()

@@ -9,75 +9,12 @@ import subprocess
 
 import pytest
 
-from .processes import Cell, Core, wait_until
+from .guest_helpers import CELL, create_guest, domain_state
+from .processes import wait_until
 
 libvirt = pytest.importorskip("libvirt")
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
-CELL = "Cell_e2e"
-MIB = 1024**2
-GIB = 1024**3
-
-
-@pytest.fixture
-def cluster(tmp_path, private_libvirtd):
-    """Core and one Cell, the Cell in pool ``p``, both running."""
-    core = Core(tmp_path)
-    cell = Cell(tmp_path, CELL, private_libvirtd.uri, core)
-    try:
-        core.start()
-        cell.start()
-        join_pool(core)
-        yield core, cell, private_libvirtd.uri
-    finally:
-        cell.kill()
-        core.kill()
-        private_libvirtd.remove_domains()
-
-
-def join_pool(core):
-    wait_until(
-        lambda: core.data("GET", "/api/v1/compute_pool_cells/"),
-        30,
-        "the Cell to connect",
-    )
-    core.data("POST", "/api/v1/compute_pools/p")
-    core.data("POST", f"/api/v1/compute_pool_cells/p/{CELL}")
-    wait_until(
-        lambda: core.data("GET", f"/api/v1/compute_cell_status/p/{CELL}")[
-            "max_cpu"
-        ],
-        30,
-        "the Cell's first report",
-    )
-
-
-def domain_state(uri, guest_id):
-    """Return the libvirt domain's state, or None if it does not exist."""
-    connection = libvirt.open(uri)
-    try:
-        return connection.lookupByUUIDString(guest_id).state()[0]
-    except libvirt.libvirtError:
-        return None
-    finally:
-        connection.close()
-
-
-def create_guest(core, **fields):
-    template = core.data("GET", "/api/v1/templates/")[0]["id"]
-    body = {
-        "name": "e2e-vm",
-        "owner": "admin",
-        "group": "manager",
-        "pool": "p",
-        "cores": 1,
-        "memory": 128 * MIB,
-        "disks": [GIB],
-        "template": template,
-        "auto_start": True,
-    }
-    body.update(fields)
-    return core.data("POST", "/api/v1/guests/", body, status=202)["id"]
 
 
 def test_create_stop_start_delete(cluster):
