@@ -13,7 +13,7 @@ does even for an instance it never created.
 import uuid
 
 import attrs
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, DeferredLock, maybeDeferred
 
 from nano.events import utc_time
 from nano.events.guests import (
@@ -97,6 +97,7 @@ class Guests:
         # this replays the whole journal at each start.
         self.state = load(self.projection, live.journal).state
         self.sagas: dict[str, Saga] = {}
+        self._change_locks: dict[str, DeferredLock] = {}
 
     def stop(self) -> None:
         """Stop every saga, as Core stops; its next start rolls them back."""
@@ -316,45 +317,43 @@ class Guests:
 
     def set_cores(self, guest, cores: int, immediate: bool) -> Deferred:
         """Change a guest's vCPUs: see :meth:`change`."""
-        return self.change(
-            guest,
-            GuestCoresChanged,
-            {"cores": cores, "immediate": immediate},
-            {"cores": guest.cores, "immediate": immediate},
-        )
+        new = {"cores": cores, "immediate": immediate}
+        return self.change(guest, GuestCoresChanged, new)
 
     def set_memory(self, guest, memory: int, immediate: bool) -> Deferred:
         """Change a guest's memory in bytes: see :meth:`change`."""
-        return self.change(
-            guest,
-            GuestMemoryChanged,
-            {"memory": memory, "immediate": immediate},
-            {"memory": guest.memory, "immediate": immediate},
-        )
+        new = {"memory": memory, "immediate": immediate}
+        return self.change(guest, GuestMemoryChanged, new)
 
     def set_auto_start(self, guest, enable: bool) -> Deferred:
         """Change whether a guest starts with its Cell: see :meth:`change`."""
         return self.change(
-            guest,
-            GuestAutoStartChanged,
-            {"auto_start": enable},
-            {"auto_start": guest.auto_start},
+            guest, GuestAutoStartChanged, {"auto_start": enable}
         )
 
-    def change(self, guest, event_type, new: dict, old: dict) -> Deferred:
+    def change(self, guest, event_type, new: dict) -> Deferred:
         """
         Record a change to a guest, then ask its Cell to apply it. If the
         Cell fails, record the old values back and fail the same way.
+        Changes to one guest run one at a time, so that a compensation
+        puts back the value the change replaced.
 
         :param new: the event's fields, which are also the fields of the
             :class:`~nano.messages.ModifyInstanceRequest`.
         :raises CellUnavailable: at once, with nothing recorded.
         """
         self.peer(guest)
+        lock = self._change_locks.setdefault(guest.id, DeferredLock())
+        changed = lock.run(self._change, guest.id, event_type, new)
+        return changed.addBoth(self._forget_lock, guest.id, lock)
+
+    def _change(self, guest_id, event_type, new):
+        guest = self.state[guest_id]
+        old = {key: getattr(guest, key, value) for key, value in new.items()}
         task_id = self.make_id()
-        ids = {"aggregate_id": guest.id, "task_id": task_id}
+        ids = {"aggregate_id": guest_id, "task_id": task_id}
         message = ModifyInstanceRequest(
-            task_id=task_id, instance_id=guest.id, **new
+            task_id=task_id, instance_id=guest_id, **new
         )
         recorded = self.record(event_type(time=self.now(), **ids, **new))
 
@@ -364,10 +363,15 @@ class Guests:
 
         return recorded.addCallback(act)
 
+    def _forget_lock(self, result, guest_id, lock):
+        if not lock.locked and not lock.waiting:
+            self._change_locks.pop(guest_id, None)
+        return result
+
     def _undo(self, failure, event_type, ids, old):
         self.log.warn(
-            "Cell refused a change of guest {guest}: {error}; putting "
-            "back {old}",
+            "Cell rejected a change of guest {guest}: {error}; recording "
+            "the old values {old} again",
             guest=ids["aggregate_id"],
             error=failure.getErrorMessage(),
             old=old,

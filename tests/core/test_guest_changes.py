@@ -3,6 +3,7 @@ Tests of the routes that change a created guest: its name, cores,
 memory and autostart, with fake Cells.
 """
 
+from api_helpers import HOST
 from cluster_helpers import GIB
 from guest_helpers import GuestTestCase
 
@@ -126,6 +127,49 @@ class GuestChangeTests(GuestTestCase):
         self.assertEqual(
             [e.cores for e in self.journalled(GuestCoresChanged)], [8, 2]
         )
+
+    def test_concurrent_changes_run_in_turn(self):
+        """
+        A change waits for the one before it, so the compensation of a
+        rejected change does not undo the next one.
+        """
+        handle = self.cell._modify
+
+        def reject_eight(peer, message):
+            self.cell.received.append(message)
+            if message.cores == 8:
+                raise RuntimeError("8 cores do not fit")
+            return handle(message)
+
+        self.cell.session.handle(ModifyInstanceRequest, reject_eight)
+        first = self.start_put("cores", {"cores": 8})
+        second = self.start_put("cores", {"cores": 4})
+        self.advance(1)
+        self.stub.flush()
+        self.assertEqual(self.successResultOf(first).code, 409)
+        self.assertEqual(self.successResultOf(second).code, 200)
+        self.assertEqual(self.guest("g1")["cores"], 4)
+        self.assertEqual(self.cell.hosted["g1"]["cores"], 4)
+        self.assertEqual(
+            [e.cores for e in self.journalled(GuestCoresChanged)], [8, 2, 4]
+        )
+
+    def start_put(self, what, body):
+        """Send a signed PUT; return its response's Deferred at once."""
+        started = []
+
+        def send(method, path, headers, data=b""):
+            url = f"http://{HOST}{path}"
+            started.append(
+                self.stub.request(method, url, headers=headers, data=data)
+            )
+
+        self.send = send
+        try:
+            self.put(what, body)
+        finally:
+            del self.send
+        return started[0]
 
     def test_memory_refusal_survives_a_restart(self):
         """The journalled compensation is what a restarted Core folds."""
