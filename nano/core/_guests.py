@@ -369,15 +369,38 @@ class Guests:
         return result
 
     def _undo(self, failure, event_type, ids, old):
+        guest_id = ids["aggregate_id"]
         self.log.warn(
             "Cell rejected a change of guest {guest}: {error}; recording "
             "the old values {old} again",
-            guest=ids["aggregate_id"],
+            guest=guest_id,
             error=failure.getErrorMessage(),
             old=old,
         )
         undone = self.record(event_type(time=self.now(), **ids, **old))
+        undone.addCallback(lambda _: self._restore(guest_id, ids, old))
         return undone.addCallback(lambda _: failure)
+
+    def _restore(self, guest_id, ids, old) -> Deferred:
+        """
+        Send the Cell the old values, in case it applied a part of the
+        change, or all of it and its reply was lost. A failure is logged.
+        """
+        message = ModifyInstanceRequest(
+            task_id=ids["task_id"], instance_id=guest_id, **old
+        )
+        sent = maybeDeferred(self.request, self.state[guest_id], message)
+        return sent.addErrback(self._restore_failed, guest_id, old)
+
+    def _restore_failed(self, failure, guest_id, old):
+        # TODO: a Cell that was away keeps the rejected value until the
+        # guest is changed again; Core could send it on reconnect.
+        self.log.warn(
+            "Could not restore {old} on the Cell of guest {guest}: {error}",
+            guest=guest_id,
+            old=old,
+            error=failure.getErrorMessage(),
+        )
 
 
 class _GuestSagaLog:

@@ -171,6 +171,29 @@ class GuestChangeTests(GuestTestCase):
             del self.send
         return started[0]
 
+    def test_cell_gets_old_values_back(self):
+        """
+        A Cell that applied a change but failed the request gets the old
+        values sent back, so it agrees with Core's journal.
+        """
+        handle = self.cell._modify
+        failed = []
+
+        def apply_then_fail(peer, message):
+            self.cell.received.append(message)
+            handle(message)
+            if not failed:
+                failed.append(message)
+                raise RuntimeError("reply lost")
+            return handle(message)
+
+        self.cell.session.handle(ModifyInstanceRequest, apply_then_fail)
+        reply = self.put("memory", {"memory": 4 * GIB, "immediate": True})
+        self.assert_error(reply, 409, "reply lost")
+        restore = self.modify_requests()[-1]
+        self.assertEqual((restore.memory, restore.immediate), (2 * GIB, True))
+        self.assertEqual(self.cell.hosted["g1"]["memory"], 2 * GIB)
+
     def test_memory_refusal_survives_a_restart(self):
         """The journalled compensation is what a restarted Core folds."""
         self.cell.fail["ModifyInstanceRequest"] = "balloon stuck"
