@@ -1,9 +1,12 @@
 """
 Restarts with real processes and QEMU: ``nano-core`` or ``nano-cell``
 killed with SIGKILL while instances run, and a domain stopped behind
-their back while they are down. Once restarted, Core's view of the
-guests must match what libvirt runs.
+their back while they are down, or with a creation in flight. Once
+restarted, Core's view of the guests must match what libvirt runs, and
+a creation cut short must be rolled back.
 """
+
+import signal
 
 import pytest
 
@@ -44,6 +47,10 @@ def libvirt_running(uri, ids):
         guest_id: domain_state(uri, guest_id) == libvirt.VIR_DOMAIN_RUNNING
         for guest_id in ids
     }
+
+
+def guest_status(core, guest_id):
+    return core.data("GET", f"/api/v1/guests/{guest_id}").get("status")
 
 
 def cell_alive(core):
@@ -107,3 +114,26 @@ def test_cell_killed_with_instances_running(cluster):
         destroyed: False,
     }
     assert_core_matches_libvirt(core, uri, [running, destroyed])
+
+
+def test_cell_killed_mid_create(cluster):
+    """
+    nano-cell killed with SIGKILL while Core's create request waits for
+    it: Core rolls the creation back once the Cell is back, and nothing
+    of the guest is left.
+    """
+    core, cell, uri = cluster
+    cell.process.send_signal(signal.SIGSTOP)
+    guest_id = create_guest(core)
+    cell.kill()
+    wait_until(lambda: not cell_alive(core), 30, "Core to see the Cell gone")
+    cell.start()
+    wait_until(
+        lambda: guest_status(core, guest_id) == "rolled back",
+        60,
+        "the rollback",
+    )
+    assert domain_state(uri, guest_id) is None
+    assert list(cell.volumes.iterdir()) == []
+    instances = core.data("GET", f"/api/v1/instance_status/p/{CELL}")
+    assert instances == []
