@@ -14,9 +14,9 @@ from ._handlers import CellError
 
 class ModifyHandler:
     """
-    Applies Core's changes to an instance's domain: to its definition,
-    for the next start, and to the running domain too when the request
-    says ``immediate``.
+    The handler of Core's changes to an instance's domain: to its
+    definition, for the next start, and to the running domain too when
+    the request sets ``immediate``.
 
     :param handlers: the Cell's
         :class:`~nano.cell._handlers.InstanceHandlers`, whose instance
@@ -37,7 +37,7 @@ class ModifyHandler:
         )
 
     async def modify(self, request):
-        """Change the instance's domain as ``request`` asks."""
+        """Apply the changes of ``request`` to the instance's domain."""
         instance = self._handlers._require(request.instance_id)
         self._handlers._require_state(
             instance, ("stopped", "running"), "modify"
@@ -49,7 +49,7 @@ class ModifyHandler:
         if live and request.memory is not None:
             await self._check_live_memory(guest, request.memory)
         # TODO: journal the new cores and memory in the Cell's journal,
-        # which has no event for them yet; until then the Cell describes
+        # which has no event for them yet. Until then the Cell describes
         # the instance with the values it was created with.
         if request.cores is not None:
             await guest.set_vcpus(request.cores, live)
@@ -66,7 +66,7 @@ class ModifyHandler:
         )
 
     async def _check_live_cores(self, guest, cores):
-        # The running domain's <vcpu> holds the most it can hotplug.
+        # The running domain's <vcpu> is the most vCPUs it can hotplug.
         root = ET.fromstring(await guest.xml())
         maximum = int(root.findtext("vcpu", "0"))
         if cores > maximum:

@@ -29,13 +29,13 @@ def _optional_flag(instance, attribute, value):
 @NANO_MESSAGES.message("ModifyInstanceRequest")
 class ModifyInstanceRequest(Message):
     """
-    Change an instance's settings; a null field is left as it is.
+    Change an instance's settings. A null field is left as it is.
 
     :ivar cores: vCPUs.
     :ivar memory: bytes.
     :ivar auto_start: whether libvirt starts the domain with the host.
     :ivar immediate: also change cores and memory of the running domain
-        (CPU hotplug and the memory balloon); without it, or when the
+        (CPU hotplug and the memory balloon). Without it, or when the
         instance is stopped, they take effect at its next start.
     """
 
@@ -50,7 +50,7 @@ class ModifyInstanceRequest(Message):
 @NANO_MESSAGES.message("ModifyInstanceResponse")
 class ModifyInstanceResponse(Message):
     """
-    The change is in the domain's definition; ``live`` says whether the
+    The change is in the domain's definition. ``live`` is true when the
     running domain took it too.
     """
 

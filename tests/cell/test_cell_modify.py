@@ -78,10 +78,10 @@ class ModifyTests(HandlerTestCase):
         self.assertEqual((reply.live, reply.state), (True, "running"))
         self.assertEqual(self.definition(instance_id, 0), (1, 128 * 1024))
 
-    def test_live_growth_beyond_boot_values_refused(self):
+    def test_live_growth_rejected(self):
         """
         A running domain cannot grow above what it started with; the
-        refusal comes before anything changes.
+        rejection comes before anything changes.
         """
         instance_id, _ = self.create(cores=2, memory=256 * MIB)
         self.start(instance_id)

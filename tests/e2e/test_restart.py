@@ -42,7 +42,7 @@ def listed_running(core):
 
 
 def libvirt_running(uri, ids):
-    """Return ``{guest id: running}`` as libvirt sees the domains."""
+    """Return ``{guest id: running}`` from libvirt's domain states."""
     return {
         guest_id: domain_state(uri, guest_id) == libvirt.VIR_DOMAIN_RUNNING
         for guest_id in ids
@@ -54,7 +54,7 @@ def guest_status(core, guest_id):
 
 
 def cell_alive(core):
-    """Return whether Core sees the Cell connected."""
+    """Return whether Core shows the Cell connected."""
     cell = core.data("GET", f"/api/v1/compute_pool_cells/p/{CELL}")
     return cell["alive"]
 
@@ -95,8 +95,8 @@ def test_core_killed_with_instances_running(cluster):
 
 def test_cell_killed_with_instances_running(cluster):
     """
-    nano-cell killed with SIGKILL leaves its domains to libvirt; once
-    restarted it reconciles its journal with them and Core's view
+    nano-cell killed with SIGKILL leaves its domains to libvirt. Once
+    restarted, it reconciles its journal with them and Core's view
     follows, including a domain destroyed while the Cell was down.
     """
     core, cell, uri = cluster
