@@ -355,6 +355,8 @@ class Guests:
         message = ModifyInstanceRequest(
             task_id=task_id, instance_id=guest_id, **new
         )
+        # TODO: a Core killed between this record and the Cell's reply
+        # keeps the new value, which the Cell may not have applied.
         recorded = self.record(event_type(time=self.now(), **ids, **new))
 
         def act(_):
