@@ -113,6 +113,18 @@ class GuestChangeTests(GuestTestCase):
             self.assert_error(self.put(what, body), 400, fragment)
         self.assertEqual(self.modify_requests(), [])
 
+    def test_change_must_fit_the_cell(self):
+        """
+        More cores than the Cell has, or more memory growth than it has
+        free, gets a 409 and nothing is sent.
+        """
+        reply = self.put("cores", {"cores": 9})
+        self.assert_error(reply, 409, "Cell Cell_1 of guest g1 has 8 cores")
+        reply = self.put("memory", {"memory": 27 * GIB})
+        self.assert_error(reply, 409, "grow by 26843545600")
+        self.assertEqual(self.modify_requests(), [])
+        self.assert_ok(self.put("memory", {"memory": 26 * GIB}), "")
+
     def test_cell_refusal_is_compensated(self):
         """
         A Cell that refuses a change gets a 409 with its message, and the

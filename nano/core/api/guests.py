@@ -299,6 +299,7 @@ class GuestRoutes:
         cores = _whole(fields, "cores", 1, MAX_CORES)
         guest = self._changeable(guest_id)
         immediate = _immediate(fields)
+        self._check_fits(guest, cores=cores)
         return self._ask(
             guest, lambda: self.guests.set_cores(guest, cores, immediate)
         )
@@ -310,6 +311,7 @@ class GuestRoutes:
         memory = _whole(fields, "memory", MIN_MEMORY, MAX_MEMORY)
         guest = self._changeable(guest_id)
         immediate = _immediate(fields)
+        self._check_fits(guest, growth=memory - guest.memory)
         return self._ask(
             guest, lambda: self.guests.set_memory(guest, memory, immediate)
         )
@@ -323,6 +325,27 @@ class GuestRoutes:
         return self._ask(
             guest, lambda: self.guests.set_auto_start(guest, enable)
         )
+
+    def _check_fits(self, guest, cores=0, growth=0) -> None:
+        """
+        :param growth: the bytes of memory the guest would add.
+        :raises ApiError: 409, the guest's Cell reported fewer than
+            ``cores`` cores, or less free memory than ``growth``. A Cell
+            that has not reported is not checked.
+        """
+        for cell in self.api.cluster.candidates(guest.pool):
+            if cell.name != guest.cell or cell.cores == 0:
+                continue
+            if cores > cell.cores:
+                reason = f"has {cell.cores} cores, fewer than {cores}"
+            elif growth > cell.memory_available:
+                reason = (
+                    f"has {cell.memory_available} bytes of memory "
+                    f"available, and the guest would grow by {growth}"
+                )
+            else:
+                return
+            raise conflict(f"Cell {cell.name} of guest {guest.id} {reason}")
 
     def _changeable(self, guest_id):
         guest = self._existing(guest_id)
