@@ -66,3 +66,14 @@ def wait_created(core, guest_id):
         60,
         f"guest {guest_id} to be created",
     )
+
+
+def destroy_domain(uri, guest_id):
+    """Stop a domain at once through libvirt, as ``virsh destroy`` does."""
+    import libvirt
+
+    connection = libvirt.open(uri)
+    try:
+        connection.lookupByUUIDString(guest_id).destroy()
+    finally:
+        connection.close()

@@ -10,7 +10,13 @@ import signal
 
 import pytest
 
-from .guest_helpers import CELL, create_guest, domain_state, wait_created
+from .guest_helpers import (
+    CELL,
+    create_guest,
+    destroy_domain,
+    domain_state,
+    wait_created,
+)
 from .processes import wait_until
 
 libvirt = pytest.importorskip("libvirt")
@@ -24,15 +30,6 @@ def two_running_guests(core):
     for guest_id in ids:
         wait_created(core, guest_id)
     return ids
-
-
-def destroy_domain(uri, guest_id):
-    """Stop a domain at once through libvirt, as ``virsh destroy`` does."""
-    connection = libvirt.open(uri)
-    try:
-        connection.lookupByUUIDString(guest_id).destroy()
-    finally:
-        connection.close()
 
 
 def listed_running(core):
