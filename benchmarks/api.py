@@ -1,19 +1,23 @@
 """
-Benchmark Core's REST API: signed GETs of one compute pool and of a
-10,000-pool list, against a bare Klein route that returns the same JSON
-in the same server process (the stack's ceiling).
+Benchmark Core's REST API: signed GETs of one compute pool, of a
+10,000-pool list, of one guest and of a 10,000-guest search, against
+bare Klein routes that return the same JSON in the same server process
+(the stack's ceiling).
 
 Usage: ``.venv/bin/python benchmarks/api.py [--seconds S]
 [--connections N] [--rounds R] [--json FILE]``
 
 The server runs in a child process on 127.0.0.1 with a real journal in
 a temporary directory, filled with 10,000 pools through
-``LiveProjection.record``. This process starts the load generators:
-processes running asyncio HTTP/1.1 clients on keep-alive connections,
-each client sending one request at a time. Every request to Core is
-signed with ``nano.signing.sign`` when it is sent. Scenarios alternate
-between Core and the bare route in each round, so that both see the
-same machine load.
+``LiveProjection.record``, and with 10,000 created guests through
+``Guests.record``: the events a successful create saga journals. No
+Cell is connected, so every guest shows as not running. This process
+checks that Core and the bare routes reply the same bodies, then starts
+the load generators: processes running asyncio HTTP/1.1 clients on
+keep-alive connections, each client sending one request at a time.
+Every request to Core is signed with ``nano.signing.sign`` when it is
+sent. Scenarios alternate between Core and the bare route in each
+round, so that both see the same machine load.
 """
 
 import argparse
@@ -27,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,6 +45,17 @@ API_ID = "benchmark"
 API_KEY = "benchmark-key-0123456789abcdef"
 SINGLE = "/api/v1/compute_pools/pool-00042"
 LIST = "/api/v1/compute_pools/"
+GUEST_COUNT = 10_000
+TEMPLATE = "template-1"
+
+
+def guest_id(index: int) -> str:
+    """Return the id of guest ``index``, shaped as Core's uuid4 ids."""
+    return str(uuid.UUID(int=index + 1))
+
+
+GUEST = f"/api/v1/guests/{guest_id(42)}"
+GUESTS = "/api/v1/guest_search/"
 
 
 # --- server (child process) -------------------------------------------
@@ -82,8 +99,81 @@ def serve(directory: Path) -> None:
         )
         print(core.getHost().port, bare.getHost().port, flush=True)
 
-    reactor.callWhenRunning(lambda: fill().addCallback(listen))
+    def fill_all():
+        filled = fill().addCallback(lambda _: fill_guests(api, reactor))
+        return filled.addCallback(listen)
+
+    reactor.callWhenRunning(fill_all)
     reactor.run()
+
+
+def fill_guests(api, reactor):
+    """
+    Record a template and ``GUEST_COUNT`` guests, each with the events
+    of a create saga that succeeded without starting the instance.
+    """
+    from twisted.internet.defer import gatherResults
+
+    from nano.events import utc_time
+    from nano.events.core import SystemTemplateCreated
+
+    time = utc_time(reactor.seconds())
+    template = SystemTemplateCreated(
+        aggregate_id=TEMPLATE,
+        time=time,
+        name="CentOS 7",
+        admin="root",
+        operating_system="linux",
+        disk="scsi",
+        network="virtio",
+        display="vga",
+        control="vnc",
+        usb="nec-xhci",
+        tablet="usb",
+    )
+    recorded = api.live.record(template)
+    return recorded.addCallback(
+        lambda _: gatherResults(
+            [
+                create_guest(api.guests, index, time)
+                for index in range(GUEST_COUNT)
+            ]
+        )
+    )
+
+
+def create_guest(guests, index, time):
+    """Record the events of guest ``index``'s successful creation."""
+    from nano.events.guests import (
+        GuestCreated,
+        GuestCreateStarted,
+        GuestCreateStepDone,
+    )
+
+    ids = {"aggregate_id": guest_id(index), "time": time, "task_id": "t"}
+    started = GuestCreateStarted(
+        **ids,
+        name=f"vm-{index:05d}",
+        owner="admin",
+        group="manager",
+        pool=f"pool-{index % 100:05d}",
+        cell=f"cell-{index % 50:02d}",
+        cores=2,
+        memory=2 * 1024**3,
+        disks=[10 * 1024**3, 50 * 1024**3],
+        template=TEMPLATE,
+        auto_start=False,
+    )
+    events = [
+        started,
+        GuestCreateStepDone(**ids, step="reserve"),
+        GuestCreateStepDone(**ids, step="create"),
+        GuestCreated(**ids),
+    ]
+    recorded = guests.record(events[0])
+    for event in events[1:]:
+        recorded.addCallback(lambda _, event=event: guests.record(event))
+    return recorded
 
 
 def bare_app(api):
@@ -115,7 +205,33 @@ def bare_app(api):
             request, [pool_json(pools[name]) for name in sorted(pools)]
         )
 
+    add_bare_guests(app, api, reply)
     return app
+
+
+def add_bare_guests(app, api, reply):
+    """Add bare routes for one guest and for the guest search."""
+    from nano.core.api.guests import guest_json
+
+    def data(guest):
+        # The same lookups as Core's GuestRoutes._running and _system.
+        cell = api.cluster.cell(guest.cell)
+        instance = {} if cell is None else cell.instances.get(guest.id)
+        running = (instance or {}).get("state") == "running"
+        template = api.state.templates.get(guest.template)
+        system = "" if template is None else template.operating_system
+        return guest_json(guest, running, system)
+
+    @app.route("/api/v1/guests/<guest_id>", methods=["GET"])
+    def one_guest(request, guest_id):
+        return reply(request, data(api.guests.state[guest_id]))
+
+    @app.route(GUESTS, methods=["GET"])
+    def guest_search(request):
+        guests = sorted(
+            api.guests.state.values(), key=lambda g: (g.name, g.id)
+        )
+        return reply(request, [data(guest) for guest in guests])
 
 
 # --- load generator ----------------------------------------------------
@@ -231,7 +347,39 @@ def start_server(directory: Path):
 SCENARIOS = [
     ("one pool", SINGLE),
     (f"{POOL_COUNT:,} pools", LIST),
+    ("one guest", GUEST),
+    (f"{GUEST_COUNT:,} guests", GUESTS),
 ]
+
+
+def fetch(port: int, path: str, signed: bool) -> bytes:
+    """Return the body of one GET, which must reply 200."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if signed:
+        headers = {"host": f"127.0.0.1:{port}"}
+        when = datetime.now(UTC)
+        signature = sign(
+            Request("GET", path, "", headers), API_ID, API_KEY, when
+        )
+        for name, value in signature.items():
+            request.add_header(name, value)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.read()
+
+
+def check_same_replies(ports) -> None:
+    """
+    Exit unless Core and the bare routes reply the same body to every
+    scenario's path, and the guest lists hold every guest.
+    """
+    for label, path in SCENARIOS:
+        core = fetch(ports[0], path, True)
+        bare = fetch(ports[1], path, False)
+        if core != bare:
+            raise SystemExit(f"{label}: Core and bare replies differ")
+    listed = orjson.loads(fetch(ports[1], GUESTS, False))["data"]
+    if len(listed) != GUEST_COUNT or not all(g["created"] for g in listed):
+        raise SystemExit(f"the guest search lists {len(listed)} guests")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -322,6 +470,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="nano-api-bench-") as directory:
         server, *ports = start_server(Path(directory))
         try:
+            check_same_replies(ports)
             report(measure(server.pid, ports, arguments), arguments)
         finally:
             os.kill(server.pid, signal.SIGTERM)
