@@ -34,6 +34,30 @@ def require_bool(instance, attribute, value) -> None:
         raise _wrong_type(attribute, value, "True or False")
 
 
+def require_size(instance, attribute, value) -> None:
+    """Raise :class:`TypeError` unless ``value`` is an integer of 1 or more."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TypeError(
+            f"invalid {attribute.name} {value!r}: must be a whole number, "
+            "1 or more"
+        )
+
+
+def require_sizes(instance, attribute, value) -> None:
+    """
+    Raise :class:`TypeError` unless ``value`` is a non-empty sequence of
+    integers of 1 or more, such as disk sizes in bytes.
+    """
+    if not value or not all(
+        isinstance(size, int) and not isinstance(size, bool) and size > 0
+        for size in value
+    ):
+        raise TypeError(
+            f"invalid {attribute.name} {value!r}: must be a non-empty list "
+            "of sizes in bytes"
+        )
+
+
 def _wrong_type(attribute, value, expected: str) -> TypeError:
     return TypeError(
         f"invalid {attribute.name} {value!r}: must be {expected}, "

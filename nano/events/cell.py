@@ -11,29 +11,16 @@ to roll back or finish.
 
 import attrs
 
-from ._event import Event, require_optional_str, require_str
+from ._event import (
+    Event,
+    require_optional_str,
+    require_size,
+    require_sizes,
+    require_str,
+)
 from ._registry import EventRegistry
 
 CELL_EVENTS = EventRegistry()
-
-
-def _require_size(instance, attribute, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TypeError(
-            f"invalid {attribute.name} {value!r}: must be a whole number, "
-            "1 or more"
-        )
-
-
-def _require_sizes(instance, attribute, value):
-    if not value or not all(
-        isinstance(size, int) and not isinstance(size, bool) and size > 0
-        for size in value
-    ):
-        raise TypeError(
-            f"invalid {attribute.name} {value!r}: must be a non-empty list "
-            "of sizes in bytes"
-        )
 
 
 @CELL_EVENTS.event("InstanceCreating")
@@ -52,9 +39,9 @@ class InstanceCreating(Event):
     """
 
     name: str = attrs.field(validator=require_str)
-    cores: int = attrs.field(validator=_require_size)
-    memory: int = attrs.field(validator=_require_size)
-    disks: tuple = attrs.field(converter=tuple, validator=_require_sizes)
+    cores: int = attrs.field(validator=require_size)
+    memory: int = attrs.field(validator=require_size)
+    disks: tuple = attrs.field(converter=tuple, validator=require_sizes)
     disk_bus: str = attrs.field(validator=require_str)
     nic_model: str = attrs.field(validator=require_str)
     display: str = attrs.field(validator=require_str)
@@ -70,7 +57,7 @@ class VolumeCreated(Event):
     """One of an instance's volumes was created, ``size`` bytes."""
 
     volume: str = attrs.field(validator=require_str)
-    size: int = attrs.field(validator=_require_size)
+    size: int = attrs.field(validator=require_size)
 
 
 @CELL_EVENTS.event("VolumeDeleted")

@@ -9,27 +9,14 @@ id on its Cell; ``task_id`` is the id of the saga that caused it.
 
 import attrs
 
-from ._event import Event, require_bool, require_str
+from ._event import (
+    Event,
+    require_bool,
+    require_size,
+    require_sizes,
+    require_str,
+)
 from .core import CORE_EVENTS
-
-
-def _require_size(instance, attribute, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TypeError(
-            f"invalid {attribute.name} {value!r}: must be a whole number, "
-            "1 or more"
-        )
-
-
-def _require_sizes(instance, attribute, value):
-    if not value or not all(
-        isinstance(size, int) and not isinstance(size, bool) and size > 0
-        for size in value
-    ):
-        raise TypeError(
-            f"invalid {attribute.name} {value!r}: must be a non-empty list "
-            "of sizes in bytes"
-        )
 
 
 @CORE_EVENTS.event("GuestCreateStarted")
@@ -49,9 +36,9 @@ class GuestCreateStarted(Event):
     group: str = attrs.field(validator=require_str)
     pool: str = attrs.field(validator=require_str)
     cell: str = attrs.field(validator=require_str)
-    cores: int = attrs.field(validator=_require_size)
-    memory: int = attrs.field(validator=_require_size)
-    disks: tuple = attrs.field(converter=tuple, validator=_require_sizes)
+    cores: int = attrs.field(validator=require_size)
+    memory: int = attrs.field(validator=require_size)
+    disks: tuple = attrs.field(converter=tuple, validator=require_sizes)
     template: str = attrs.field(validator=require_str)
     auto_start: bool = attrs.field(validator=require_bool)
 
@@ -108,7 +95,7 @@ class GuestCoresChanged(Event):
         than at its next start.
     """
 
-    cores: int = attrs.field(validator=_require_size)
+    cores: int = attrs.field(validator=require_size)
     immediate: bool = attrs.field(validator=require_bool)
 
 
@@ -119,7 +106,7 @@ class GuestMemoryChanged(Event):
     does for vCPUs.
     """
 
-    memory: int = attrs.field(validator=_require_size)
+    memory: int = attrs.field(validator=require_size)
     immediate: bool = attrs.field(validator=require_bool)
 
 
