@@ -43,6 +43,31 @@ def cell_json(name: str, enabled: bool, live) -> dict:
     }
 
 
+def find_pool(state, name: str):
+    """
+    Return the compute pool ``name`` of Core's state.
+
+    :raises ApiError: 404 when there is no such pool.
+    """
+    pool = state.pools.get(name)
+    if pool is None:
+        raise not_found(f"compute pool {name!r} not found")
+    return pool
+
+
+def find_member(state, pool: str, cell: str):
+    """
+    Return Cell ``cell`` of compute pool ``pool`` in Core's state.
+
+    :raises ApiError: 404 when the pool or the Cell in it is missing.
+    """
+    find_pool(state, pool)
+    member = state.cells.get(cell)
+    if member is None or member.pool != pool:
+        raise not_found(f"Cell {cell!r} not found in compute pool {pool!r}")
+    return member
+
+
 class CellRoutes:
     """The handlers of the pool Cell routes."""
 
@@ -59,7 +84,7 @@ class CellRoutes:
 
     def list(self, body, pool):
         """Return the Cells of a pool, sorted by name."""
-        self._pool(pool)
+        find_pool(self.api.state, pool)
         return [
             cell_json(
                 member.name, member.enabled, self.cluster.cell(member.name)
@@ -72,14 +97,14 @@ class CellRoutes:
         Return one Cell of a pool; ``storage`` lists the shared storage
         pools it has attached, none while Cells use local disks only.
         """
-        member = self._member(pool, cell)
+        member = find_member(self.api.state, pool, cell)
         reply = cell_json(cell, member.enabled, self.cluster.cell(cell))
         reply["storage"] = []
         return reply
 
     def add(self, body, pool, cell):
         """Add a connected Cell that is in no pool to ``pool``."""
-        self._pool(pool)
+        find_pool(self.api.state, pool)
         check_name("Cell", cell)
         check_keys(parse_object(body), ())
         member = self.api.state.cells.get(cell)
@@ -100,7 +125,7 @@ class CellRoutes:
 
     def modify(self, body, pool, cell):
         """Enable or disable a Cell: ``{"enable": true|false}``."""
-        member = self._member(pool, cell)
+        member = find_member(self.api.state, pool, cell)
         fields = parse_object(body)
         check_keys(fields, MODIFY_FIELDS, MODIFY_FIELDS)
         enable = boolean(fields, "enable")
@@ -115,7 +140,7 @@ class CellRoutes:
         Remove a Cell from its pool. A Cell that still has instances is
         kept, because they would be left without a pool.
         """
-        self._member(pool, cell)
+        find_member(self.api.state, pool, cell)
         live = self.cluster.cell(cell)
         if live is not None and live.instances:
             raise conflict(
@@ -126,21 +151,6 @@ class CellRoutes:
         # exists yet, so it learns it when Core next names its pool.
         event = CellRemoved(aggregate_id=cell, time=self.api.now(), pool=pool)
         return self._record(pool, cell, event).addCallback(lambda _: "")
-
-    def _pool(self, name):
-        pool = self.api.state.pools.get(name)
-        if pool is None:
-            raise not_found(f"compute pool {name!r} not found")
-        return pool
-
-    def _member(self, pool, cell):
-        self._pool(pool)
-        member = self.api.state.cells.get(cell)
-        if member is None or member.pool != pool:
-            raise not_found(
-                f"Cell {cell!r} not found in compute pool {pool!r}"
-            )
-        return member
 
     def _record(self, pool, cell, event):
         keys = [f"compute pool {pool!r}", f"Cell {cell!r}"]

@@ -13,8 +13,7 @@ online Cells add to the capacity figures.
 import attrs
 
 from .._cluster import RUNNING_STATES
-from ._envelope import not_found
-from .cells import cell_json
+from .cells import cell_json, find_member, find_pool
 
 #: Fields of Nano 1.x's status replies that Cells do not report yet.
 _SPEEDS = ("read_speed", "write_speed", "receive_speed", "send_speed")
@@ -117,7 +116,7 @@ class StatusRoutes:
 
     def pool(self, body, pool):
         """Return one pool's status."""
-        found = self._pool(pool)
+        found = find_pool(self.api.state, pool)
         totals = Totals()
         for member in self.api.state.cells_of(pool):
             totals.add(self.cluster.cell(member.name))
@@ -125,7 +124,7 @@ class StatusRoutes:
 
     def cells(self, body, pool):
         """Return the status of each Cell of a pool, sorted by name."""
-        self._pool(pool)
+        find_pool(self.api.state, pool)
         return [
             self._cell_status(member)
             for member in self.api.state.cells_of(pool)
@@ -133,11 +132,11 @@ class StatusRoutes:
 
     def cell(self, body, pool, cell):
         """Return one Cell's status."""
-        return self._cell_status(self._member(pool, cell))
+        return self._cell_status(find_member(self.api.state, pool, cell))
 
     def pool_instances(self, body, pool):
         """Return the instances of every Cell of a pool."""
-        self._pool(pool)
+        find_pool(self.api.state, pool)
         instances = []
         for member in self.api.state.cells_of(pool):
             instances.extend(self._instances(member))
@@ -145,7 +144,7 @@ class StatusRoutes:
 
     def cell_instances(self, body, pool, cell):
         """Return the instances of one Cell of a pool."""
-        return self._instances(self._member(pool, cell))
+        return self._instances(find_member(self.api.state, pool, cell))
 
     def _pool_status(self, pool, totals: Totals) -> dict:
         reply = {"name": pool.name, "enabled": pool.enabled}
@@ -170,21 +169,6 @@ class StatusRoutes:
             instance_json(instance, member, live.alive)
             for _, instance in sorted(live.instances.items())
         ]
-
-    def _pool(self, name):
-        pool = self.api.state.pools.get(name)
-        if pool is None:
-            raise not_found(f"compute pool {name!r} not found")
-        return pool
-
-    def _member(self, pool, cell):
-        self._pool(pool)
-        member = self.api.state.cells.get(cell)
-        if member is None or member.pool != pool:
-            raise not_found(
-                f"Cell {cell!r} not found in compute pool {pool!r}"
-            )
-        return member
 
 
 def instance_json(instance: dict, member, alive: bool) -> dict:
