@@ -376,10 +376,16 @@ def check_same_replies(ports) -> None:
         core = fetch(ports[0], path, True)
         bare = fetch(ports[1], path, False)
         if core != bare:
-            raise SystemExit(f"{label}: Core and bare replies differ")
+            raise SystemExit(
+                f"{label}: Core replied {core[:200]!r}, bare "
+                f"{bare[:200]!r}; make the bare route build the same data"
+            )
     listed = orjson.loads(fetch(ports[1], GUESTS, False))["data"]
     if len(listed) != GUEST_COUNT or not all(g["created"] for g in listed):
-        raise SystemExit(f"the guest search lists {len(listed)} guests")
+        raise SystemExit(
+            f"the guest search lists {len(listed)} guests, not "
+            f"{GUEST_COUNT} created ones: check fill_guests"
+        )
 
 
 def cpu_seconds(pid: int) -> float:
