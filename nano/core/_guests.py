@@ -6,8 +6,8 @@ A guest's id is also its instance id on the Cell. Creating a guest
 records ``GuestCreateStarted`` with the Cell the scheduler chose, then
 runs the saga: reserve (the choice), create (volumes and domain on the
 Cell), and start when asked. A saga cut short, here or by a restart of
-Core, is rolled back: the Cell is told to delete the instance, which it
-does even for an instance it never created.
+Core, is rolled back: Core sends the Cell a delete request for the
+instance, which succeeds even for an instance the Cell never created.
 """
 
 import uuid
@@ -58,7 +58,7 @@ from ._scheduler import Demand, select_cell
 CREATE_TIMEOUT = 120.0
 #: Seconds Core waits for a Cell to start, stop or delete an instance.
 POWER_TIMEOUT = 30.0
-#: The errors of a request that a Cell did not, or could not, answer.
+#: The errors of a request to which a Cell did not, or could not, reply.
 CELL_ERRORS = (
     PeerClosed,
     PeerDisconnected,
@@ -74,7 +74,7 @@ class CellUnavailable(Exception):
 
 class Guests:
     """
-    The guests Core knows, and their running create sagas.
+    The guests in Core's journal, and their running create sagas.
 
     :param live: Core's :class:`~nano.projections.LiveProjection`;
         guest events are recorded through it, so that they are on disk

@@ -42,7 +42,10 @@ class Step:
 
 
 class SagaLog(Protocol):
-    """Where a saga journals its progress; each method persists."""
+    """
+    The journal of a saga's progress. Each method's Deferred fires once
+    its event is on disk.
+    """
 
     def step_done(self, step: str) -> Deferred:
         """Record that ``step`` finished."""

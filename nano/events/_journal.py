@@ -29,9 +29,9 @@ from ._registry import EventRegistry, RegistryError
 from ._replay import read_events
 from ._segment_writer import SegmentWriter
 
-#: The most bytes one write + fdatasync takes, so that a burst of appends
-#: is written in steps that segments can rotate between, and appends that
-#: arrive during a long burst wait for one step rather than all of it.
+#: The maximum bytes of one write + fdatasync. A burst of appends is then
+#: written in steps that segments can rotate between, and an append that
+#: arrives during a long burst waits for one step rather than all of it.
 MAX_BATCH_BYTES = 4 * 2**20
 
 

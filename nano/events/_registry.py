@@ -105,7 +105,7 @@ class _EventType:
 
 class EventRegistry:
     """
-    The event types a process knows, and their upcasters.
+    The event types a process can decode, and their upcasters.
 
     Core and Cell each read their journals through one registry; tests
     build their own so that they can declare throwaway types.

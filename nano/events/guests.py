@@ -59,7 +59,7 @@ class GuestCreated(Event):
 class GuestCreateFailed(Event):
     """
     A guest's create saga was cut short, and its rollback starts;
-    ``reason`` says why, for the client.
+    ``reason`` explains why, for the client.
     """
 
     reason: str = attrs.field(validator=require_str)

@@ -55,7 +55,7 @@ def _session_fields(value):
 
 class MessageRegistry:
     """
-    The message types a node knows.
+    The message types a node can decode.
 
     Core and Cell share one registry of the Nano vocabulary; tests build
     their own. Every registry contains :class:`ErrorReply`.

@@ -13,8 +13,8 @@ pytest.importorskip("libvirt")
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
-# The Cell holds a STOPPED event back 2 s in case a reboot follows, then
-# reports it; this leaves room for a loaded 2-core machine.
+# The Cell delays a STOPPED event by 2 s in case a reboot follows, then
+# reports it. Ten seconds leaves room for a loaded 2-core machine.
 FOLLOW_SECONDS = 10
 
 

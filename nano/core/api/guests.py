@@ -136,7 +136,7 @@ def cell_error(guest, failure) -> ApiError | None:
     if failure.check(RemoteError):
         return conflict(f"Cell {guest.cell} rejected the request: {error}")
     if failure.check(*CELL_ERRORS):
-        return ApiError(503, f"Cell {guest.cell} did not answer: {error}")
+        return ApiError(503, f"Cell {guest.cell} did not reply: {error}")
     return None
 
 
