@@ -23,19 +23,26 @@ from ._instances import (
     CreateInstanceResponse,
     DeleteInstanceRequest,
     DeleteInstanceResponse,
+    EjectMediaRequest,
+    EjectMediaResponse,
     GetInstanceStatusRequest,
     GetInstanceStatusResponse,
+    InsertMediaRequest,
+    InsertMediaResponse,
     StartInstanceRequest,
     StartInstanceResponse,
     StopInstanceRequest,
     StopInstanceResponse,
 )
 from ._modify import ModifyInstanceRequest, ModifyInstanceResponse
+from ._references import IMAGE_KINDS, NETWORK_PROVIDERS
 from ._registry import NANO_MESSAGES
 
 __all__ = [
+    "IMAGE_KINDS",
     "INSTANCE_STATES",
     "NANO_MESSAGES",
+    "NETWORK_PROVIDERS",
     "TEMPLATE_KEYS",
     "CellStatusReport",
     "ComputeCellReady",
@@ -44,8 +51,12 @@ __all__ = [
     "CreateInstanceResponse",
     "DeleteInstanceRequest",
     "DeleteInstanceResponse",
+    "EjectMediaRequest",
+    "EjectMediaResponse",
     "GetInstanceStatusRequest",
     "GetInstanceStatusResponse",
+    "InsertMediaRequest",
+    "InsertMediaResponse",
     "InstanceDeleted",
     "InstanceStarted",
     "InstanceStopped",

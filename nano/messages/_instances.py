@@ -22,6 +22,13 @@ from ._fields import (
     sizes,
     text,
 )
+from ._references import (
+    media_image,
+    optional_cloud_init,
+    optional_disk_image,
+    optional_media_image,
+    optional_network,
+)
 from ._registry import NANO_MESSAGES
 
 #: The keys of a template's device set, as Core's system templates name
@@ -47,6 +54,17 @@ class CreateInstanceRequest(Message):
         system volume starts as a copy-on-write overlay of, or null for
         an empty volume.
     :ivar start: start the domain once it is defined.
+    :ivar from_image: a disk image reference (see ``docs/messages.md``):
+        the Cell downloads the image from Core into its image cache, and
+        the system volume starts as an overlay of it. It takes the place
+        of ``image``.
+    :ivar network: the instance's address settings, ``{"address",
+        "prefix", "gateway", "dns", "provider"}``, or null. With provider
+        ``dhcp`` the Cell's DHCP server gives the address to ``mac``;
+        with ``cloudinit`` the address goes into the seed ISO.
+    :ivar cloud_init: ``{"hostname", "admin_name", "admin_secret",
+        "root_enabled", "data_path"}`` for a NoCloud seed ISO, or null
+        for no seed. ``admin_secret`` is secret: never log it.
     """
 
     task_id: str = field(text)
@@ -59,6 +77,9 @@ class CreateInstanceRequest(Message):
     mac: str | None = field(optional_text, default=None)
     image: str | None = field(optional_text, default=None)
     start: bool = field(flag, default=False)
+    from_image: dict | None = field(optional_disk_image, default=None)
+    network: dict | None = field(optional_network, default=None)
+    cloud_init: dict | None = field(optional_cloud_init, default=None)
 
 
 @NANO_MESSAGES.message("CreateInstanceResponse")
@@ -91,10 +112,17 @@ class DeleteInstanceResponse(Message):
 
 @NANO_MESSAGES.message("StartInstanceRequest")
 class StartInstanceRequest(Message):
-    """Start a stopped instance."""
+    """
+    Start a stopped instance.
+
+    :ivar from_media: a media image reference, or null. The Cell
+        downloads the ISO into its image cache, puts it in the CD-ROM
+        drive and boots from the CD-ROM first for this start.
+    """
 
     task_id: str = field(text)
     instance_id: str = field(text)
+    from_media: dict | None = field(optional_media_image, default=None)
 
 
 @NANO_MESSAGES.message("StartInstanceResponse")
@@ -162,3 +190,45 @@ class GetInstanceStatusResponse(Message):
     cpu_time: int = field(count, default=0)
     display: dict | None = field(optional_mapping, default=None)
     task_id: str | None = field(optional_text, default=None)
+
+
+@NANO_MESSAGES.message("InsertMediaRequest")
+class InsertMediaRequest(Message):
+    """
+    Put a media image (ISO) into an instance's CD-ROM drive, running or
+    stopped. Media already in the drive is replaced.
+
+    :ivar media: a media image reference; the Cell downloads the ISO
+        into its image cache first.
+    """
+
+    task_id: str = field(text)
+    instance_id: str = field(text)
+    media: dict = field(media_image)
+
+
+@NANO_MESSAGES.message("InsertMediaResponse")
+class InsertMediaResponse(Message):
+    """The media is in the instance's CD-ROM drive."""
+
+    task_id: str = field(text)
+    instance_id: str = field(text)
+
+
+@NANO_MESSAGES.message("EjectMediaRequest")
+class EjectMediaRequest(Message):
+    """
+    Empty an instance's CD-ROM drive. Ejecting an empty drive succeeds
+    with no change.
+    """
+
+    task_id: str = field(text)
+    instance_id: str = field(text)
+
+
+@NANO_MESSAGES.message("EjectMediaResponse")
+class EjectMediaResponse(Message):
+    """The instance's CD-ROM drive is empty."""
+
+    task_id: str = field(text)
+    instance_id: str = field(text)

@@ -1,6 +1,6 @@
 """
 The request from Core to a Cell that changes an instance's cores,
-memory or autostart, and its reply.
+memory, autostart or administrator credentials, and its reply.
 """
 
 from nano.fabric import Message
@@ -37,6 +37,11 @@ class ModifyInstanceRequest(Message):
     :ivar immediate: also change cores and memory of the running domain
         (CPU hotplug and the memory balloon). Without it, or when the
         instance is stopped, they take effect at its next start.
+    :ivar admin_name: the administrator's new user name, for the
+        cloud-init seed ISO.
+    :ivar admin_secret: the administrator's new password. With either
+        field, the Cell rebuilds the instance's seed ISO, which the guest
+        reads at its next boot. It is secret: never log it.
     """
 
     task_id: str = field(text)
@@ -45,6 +50,8 @@ class ModifyInstanceRequest(Message):
     memory: int | None = field(_optional_positive, default=None)
     auto_start: bool | None = field(_optional_flag, default=None)
     immediate: bool = field(flag, default=False)
+    admin_name: str | None = field(optional_text, default=None)
+    admin_secret: str | None = field(optional_text, default=None)
 
 
 @NANO_MESSAGES.message("ModifyInstanceResponse")
