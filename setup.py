@@ -23,6 +23,8 @@ setup(
         "automat>=22.10",
         "orjson>=3.10",
         "libvirt-python>=9.0",
+        "click>=8.1",
+        "tqdm>=4.66",
     ],
     extras_require={
         "test": [
@@ -35,6 +37,7 @@ setup(
     entry_points={
         "console_scripts": [
             "nano-journal = tools.nano_journal:main",
+            "nano = nano.cli:main",
         ],
     },
 )

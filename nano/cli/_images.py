@@ -1,0 +1,120 @@
+"""``nano image``: disk images (qcow2) and media images (ISO)."""
+
+from pathlib import Path
+
+import click
+
+from ._client import ApiError, CliError, path_of
+from ._context import pass_context
+from ._progress import upload_bar
+
+KINDS = {False: "disk_images", True: "media_images"}
+COLUMNS = ["id", "name", "size", "owner", "group", "create_time"]
+
+
+@click.group()
+def image():
+    """Disk images (qcow2) and media images (ISO)."""
+
+
+def _new_id(data) -> str:
+    # Nano v1 replies {"id": ...}; its examples also show [{"id": ...}].
+    if isinstance(data, list) and data:
+        data = data[0]
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        raise CliError(f"Core replied no image id: {data!r}")
+    return data["id"]
+
+
+@image.command()
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--name", help="Image name; by default the file's name.")
+@click.option("--media", is_flag=True, help="Upload an ISO media image.")
+@click.option("--owner", default="admin", show_default=True)
+@click.option("--group", default="admin", show_default=True)
+@click.option("--description", default="", help="Free text.")
+@pass_context
+def upload(context, file, name, media, owner, group, description):
+    """Create an image record and upload FILE into it."""
+    collection = KINDS[media]
+    record = {
+        "name": name or file.stem,
+        "owner": owner,
+        "group": group,
+        "description": description,
+        "tags": [],
+    }
+    image_id = _new_id(context.client.call("POST", f"/{collection}/", record))
+    size = file.stat().st_size
+    try:
+        with (
+            open(file, "rb") as stream,
+            upload_bar(stream, size, file.name, quiet=context.json) as body,
+        ):
+            context.client.upload(
+                path_of(collection, image_id, "file", ""), body, size
+            )
+    except (CliError, OSError, KeyboardInterrupt):
+        _forget(context, collection, image_id)
+        raise
+    context.done(f"uploaded {file} as image {image_id}", {"id": image_id})
+
+
+def _forget(context, collection, image_id):
+    # A record without a file is useless: remove it, but keep the upload's
+    # error as the one the user sees.
+    try:
+        context.client.call("DELETE", path_of(collection, image_id))
+    except CliError as error:
+        click.echo(
+            f"warning: could not delete image record {image_id}: {error}",
+            err=True,
+        )
+
+
+@image.command(name="list")
+@click.option("--media", is_flag=True, help="List media images (ISO).")
+@pass_context
+def list_images(context, media):
+    """List disk images, or media images with --media."""
+    if media:
+        rows = context.client.call("GET", "/media_images/")
+    else:
+        rows = context.client.call("GET", "/disk_image_search/")
+    context.show_list(rows, COLUMNS, "no images")
+
+
+def _lookup(context, image_id):
+    """Return the image's collection and record, disk images first."""
+    for collection in KINDS.values():
+        try:
+            path = path_of(collection, image_id)
+            return collection, context.client.call("GET", path)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+    raise CliError(
+        f"image {image_id} not found among disk or media images; "
+        "'nano image list' and 'nano image list --media' show them"
+    )
+
+
+@image.command()
+@click.argument("image_id")
+@pass_context
+def show(context, image_id):
+    """Show one image (disk or media)."""
+    _, record = _lookup(context, image_id)
+    context.show_object(record)
+
+
+@image.command()
+@click.argument("image_id")
+@pass_context
+def delete(context, image_id):
+    """Delete an image (disk or media) and its file."""
+    collection, _ = _lookup(context, image_id)
+    context.client.call("DELETE", path_of(collection, image_id))
+    context.done(f"deleted image {image_id}")
