@@ -19,6 +19,8 @@ setup(
         "treq>=24.9",
         "pyrsistent>=0.20",
         "service-identity>=24.1",
+        "cryptography>=43",
+        "pyopenssl>=24.2",
         "attrs>=23.1",
         "automat>=22.10",
         "orjson>=3.10",
