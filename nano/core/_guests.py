@@ -10,6 +10,7 @@ Core, is rolled back: Core sends the Cell a delete request for the
 instance, which succeeds even for an instance the Cell never created.
 """
 
+import os
 import uuid
 
 import attrs
@@ -72,6 +73,24 @@ class CellUnavailable(Exception):
     """The guest's Cell is not connected to Core."""
 
 
+class ImageUnavailable(Exception):
+    """
+    An image cannot be given to a Cell: it is unknown, has no file yet,
+    or Core has no image service. The message names the image and why.
+    """
+
+
+def random_mac() -> str:
+    """Return a random MAC address in QEMU's ``52:54:00`` range."""
+    return "52:54:00:" + ":".join(f"{byte:02x}" for byte in os.urandom(3))
+
+
+def _no_images(kind: str, image_id: str) -> dict:
+    raise ImageUnavailable(
+        f"{kind} image {image_id!r} cannot be used: Core has no image service"
+    )
+
+
 class Guests:
     """
     The guests in Core's journal, and their running create sagas.
@@ -82,16 +101,25 @@ class Guests:
     :param cluster: the :class:`~nano.core._cluster.Cluster` of Cells.
     :ivar state: guests by id, a :class:`~pyrsistent.PMap` of
         :class:`~nano.projections.guests.Guest`.
+    :param image_reference: ``image_reference(kind, image_id)`` returns
+        the image reference a Cell downloads the image with (see
+        ``docs/messages.md``), or raises :class:`ImageUnavailable`. The
+        reference may carry ``virtual_size``, the disk size in bytes that the
+        guest gets.
     :ivar sagas: the running sagas by guest id.
     """
 
     log = core_logger()
 
-    def __init__(self, live, cluster, clock, make_id=None):
+    def __init__(
+        self, live, cluster, clock, make_id=None, image_reference=None
+    ):
         self.live = live
         self.cluster = cluster
         self.clock = clock
         self.make_id = make_id or (lambda: str(uuid.uuid4()))
+        self.make_mac = random_mac
+        self.image_reference = image_reference or _no_images
         self.projection = GuestProjection()
         # NOTE: Core writes snapshots of its core projection only, so
         # this replays the whole journal at each start.
@@ -118,6 +146,14 @@ class Guests:
         return utc_time(self.clock.seconds())
 
     # Creation.
+
+    def new_mac(self) -> str:
+        """Return a random MAC address that no other guest has."""
+        taken = {guest.mac for guest in self.state.values()}
+        mac = self.make_mac()
+        while mac in taken:
+            mac = self.make_mac()
+        return mac
 
     def choose_cell(self, pool: str, demand: Demand) -> str:
         """
@@ -251,9 +287,22 @@ class Guests:
             memory=guest.memory,
             disks=list(guest.disks),
             template=device_set,
+            mac=guest.mac,
+            from_image=self._disk_image(guest),
         )
         created = self.request(guest, message, CREATE_TIMEOUT)
         return created.addCallback(self._listed, guest)
+
+    def _disk_image(self, guest) -> dict | None:
+        """
+        Return the reference of the guest's disk image, or None.
+
+        :raises ImageUnavailable: the image was deleted since the guest's
+            creation started; the saga then rolls back.
+        """
+        if guest.image is None:
+            return None
+        return self.image_reference("disk", guest.image)
 
     def _listed(self, reply, guest):
         """Add a created instance to its Cell's list, until the Cell's

@@ -12,6 +12,7 @@ import attrs
 from ._event import (
     Event,
     require_bool,
+    require_optional_str,
     require_size,
     require_sizes,
     require_str,
@@ -29,6 +30,10 @@ class GuestCreateStarted(Event):
     :ivar disks: volume sizes in bytes, the system volume first.
     :ivar template: the id of its system template.
     :ivar auto_start: start the instance once it is created.
+    :ivar mac: the NIC's MAC address, chosen by Core, or None in events
+        written before Core chose one.
+    :ivar image: the id of the disk image the system volume starts
+        from, or None for an empty system volume.
     """
 
     name: str = attrs.field(validator=require_str)
@@ -41,6 +46,10 @@ class GuestCreateStarted(Event):
     disks: tuple = attrs.field(converter=tuple, validator=require_sizes)
     template: str = attrs.field(validator=require_str)
     auto_start: bool = attrs.field(validator=require_bool)
+    mac: str | None = attrs.field(default=None, validator=require_optional_str)
+    image: str | None = attrs.field(
+        default=None, validator=require_optional_str
+    )
 
 
 @CORE_EVENTS.event("GuestCreateStepDone")

@@ -45,6 +45,9 @@ class Guest:
     :ivar steps: the saga steps done, in order.
     :ivar error: why its creation failed, or ``None``.
     :ivar create_time: the UTC time its creation started, ISO 8601.
+    :ivar mac: the NIC's MAC address, or None for a guest created before
+        Core chose one.
+    :ivar image: the id of the disk image it was created from, or None.
     """
 
     id: str
@@ -63,6 +66,8 @@ class Guest:
     status: str = CREATING
     steps: tuple = ()
     error: str | None = None
+    mac: str | None = None
+    image: str | None = None
 
 
 _CONFIG_FIELDS = (
@@ -76,6 +81,8 @@ _CONFIG_FIELDS = (
     "disks",
     "template",
     "auto_start",
+    "mac",
+    "image",
 )
 
 

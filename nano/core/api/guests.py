@@ -7,13 +7,20 @@ the progress, and the error if the creation failed and was rolled back.
 A change of cores, memory or autostart is journalled, then sent to the
 guest's Cell; if the Cell refuses it, the old value is journalled back
 and the client gets a 409 with the Cell's message.
+
+Every guest gets a MAC address (``ethernet_address``), random in
+QEMU's ``52:54:00`` range unless the client gives one. With
+``from_image`` (a disk image id), the system volume starts as a copy of
+that image, which must be uploaded and no larger than the system disk.
 """
+
+import re
 
 from nano.events.guests import GuestDeleted
 from nano.fabric import RemoteError
 from nano.projections.guests import CREATED, CREATING, ROLLED_BACK
 
-from .._guests import CELL_ERRORS, CellUnavailable
+from .._guests import CELL_ERRORS, CellUnavailable, ImageUnavailable
 from .._scheduler import Demand, NoCellFits
 from ._app import PREFIX
 from ._envelope import ApiError, bad_request, conflict, not_found
@@ -29,7 +36,14 @@ MIN_DISK = 64 * MIB
 MAX_DISK = 16 * TIB
 MAX_DISKS = 8
 REQUIRED = ("name", "owner", "group", "pool", "cores", "memory", "disks")
-CREATE_FIELDS = (*REQUIRED, "template", "auto_start")
+CREATE_FIELDS = (
+    *REQUIRED,
+    "template",
+    "auto_start",
+    "from_image",
+    "ethernet_address",
+)
+MAC_PATTERN = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 SEARCH_FILTERS = ("pool", "cell", "owner", "group")
 
 
@@ -108,6 +122,8 @@ def guest_json(guest, running: bool, system: str) -> dict:
         "system": system,
         "template": guest.template,
         "create_time": guest.create_time,
+        "ethernet_address": guest.mac,
+        "from_image": guest.image,
     }
 
 
@@ -188,6 +204,7 @@ class GuestRoutes:
         if not state.pools[pool].enabled:
             raise conflict(f"compute pool {pool!r} is disabled")
         self._check_unique(name, pool)
+        disks = _disks(fields)
         return {
             "name": name,
             "owner": check_name("owner", text(fields, "owner")),
@@ -195,14 +212,52 @@ class GuestRoutes:
             "pool": pool,
             "cores": _whole(fields, "cores", 1, MAX_CORES),
             "memory": _whole(fields, "memory", MIN_MEMORY, MAX_MEMORY),
-            "disks": _disks(fields),
+            "disks": disks,
             "template": self._template(fields),
             "auto_start": (
                 boolean(fields, "auto_start")
                 if "auto_start" in fields
                 else False
             ),
+            "mac": self._mac(fields),
+            "image": self._image(fields, disks[0]),
         }
+
+    def _mac(self, fields) -> str:
+        if "ethernet_address" not in fields:
+            return self.guests.new_mac()
+        mac = text(fields, "ethernet_address").lower()
+        if MAC_PATTERN.fullmatch(mac) is None:
+            raise bad_request(
+                f"invalid ethernet_address {mac!r}: must be a MAC address "
+                "such as 52:54:00:12:34:56, or left out for a random one"
+            )
+        if any(guest.mac == mac for guest in self.guests.state.values()):
+            raise conflict(f"ethernet_address {mac} is taken by another guest")
+        return mac
+
+    def _image(self, fields, system_disk: int) -> str | None:
+        """
+        Return the ``from_image`` id, checked.
+
+        :raises ApiError: 400, the image is unknown, has no file yet, or
+            is larger than the system disk.
+        """
+        if fields.get("from_image") in (None, ""):
+            return None
+        image_id = text(fields, "from_image")
+        try:
+            reference = self.guests.image_reference("disk", image_id)
+        except ImageUnavailable as error:
+            raise bad_request(f"invalid from_image: {error}") from None
+        size = reference.get("virtual_size", reference["size"])
+        if size > system_disk:
+            raise bad_request(
+                f"invalid from_image {image_id!r}: the image is {size} "
+                f"bytes, larger than the system disk of {system_disk} "
+                "bytes; ask for a larger first disk"
+            )
+        return image_id
 
     def _check_unique(self, name, pool, guest_id=None) -> None:
         """
@@ -455,7 +510,10 @@ def serve_guests(api):
     from .._guests import Guests
     from .instances import instance_routes
 
-    guests = Guests(api.live, api.cluster, api.clock)
+    image_reference = getattr(api, "image_reference", None)
+    guests = Guests(
+        api.live, api.cluster, api.clock, image_reference=image_reference
+    )
     api.guests = guests
     add_routes(api, guest_routes(api, guests))
     add_routes(api, instance_routes(api, guests))

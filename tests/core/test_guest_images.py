@@ -1,0 +1,171 @@
+"""
+Tests of a guest's MAC address and of creating a guest from a disk
+image, with fake Cells and a fake image lookup.
+"""
+
+from cluster_helpers import CORE_ADDRESS, GIB
+from guest_helpers import GuestTestCase
+
+from nano.core._guests import ImageUnavailable
+from nano.projections import CoreProjection, LiveProjection, load
+from nano.projections.guests import GuestProjection
+
+IMAGE = "9b2f4c7e-7d51-4b8e-9a43-0f4d2b8e6c11"
+CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def reference(kind, image_id, virtual_size=8 * GIB):
+    """Return an image reference as Core's image service builds one."""
+    return {
+        "id": image_id,
+        "kind": kind,
+        "sha256": "ab" * 32,
+        "size": GIB,
+        "virtual_size": virtual_size,
+        "port": 5871,
+        "ca_certificate": CERTIFICATE,
+        "token": "0f" * 32,
+    }
+
+
+class FakeImages:
+    """
+    Image references by ``(kind, id)``, for ``Guests.image_reference``.
+
+    :ivar missing: why an image cannot be used, by ``(kind, id)``.
+    """
+
+    def __init__(self):
+        self.references = {}
+        self.missing = {}
+
+    def add(self, kind, image_id, **fields):
+        """Make ``image_id`` of ``kind`` usable."""
+        self.references[(kind, image_id)] = reference(kind, image_id, **fields)
+
+    def __call__(self, kind, image_id):
+        key = (kind, image_id)
+        if key in self.missing:
+            raise ImageUnavailable(self.missing[key])
+        if key not in self.references:
+            raise ImageUnavailable(f"{kind} image {image_id!r} not found")
+        return self.references[key]
+
+
+class GuestMacTests(GuestTestCase):
+    """Every guest gets a MAC address that survives a restart of Core."""
+
+    def setUp(self):
+        super().setUp()
+        self.cell = self.add_instance_cell("Cell_1")
+
+    def test_random_mac_sent_and_shown(self):
+        """Core picks a 52:54:00 MAC, sends it and shows it."""
+        self.create()
+        self.advance(1)
+        mac = self.cell.received[0].mac
+        self.assertRegex(mac, r"^52:54:00(:[0-9a-f]{2}){3}$")
+        self.assertEqual(self.guest("g1")["ethernet_address"], mac)
+
+    def test_mac_kept_after_restart(self):
+        """The MAC is in the journal, so a restarted Core shows it."""
+        self.create()
+        self.advance(1)
+        mac = self.cell.received[0].mac
+        self.api.guests.stop()
+        self.network.detach(CORE_ADDRESS)
+        self.live = LiveProjection(CoreProjection(), self.journal)
+        self.start_core()
+        self.advance(5)
+        guests = load(GuestProjection(), self.journal).state
+        self.assertEqual(guests["g1"].mac, mac)
+        self.assertEqual(self.guest("g1")["ethernet_address"], mac)
+
+    def test_macs_differ(self):
+        """A MAC another guest has is drawn again."""
+        macs = iter(["52:54:00:00:00:01"] * 2 + ["52:54:00:00:00:02"])
+        self.api.guests.make_mac = lambda: next(macs)
+        self.create(name="a")
+        self.create(name="b")
+        self.advance(1)
+        sent = [message.mac for message in self.cell.received[::2]]
+        self.assertEqual(sent, ["52:54:00:00:00:01", "52:54:00:00:00:02"])
+
+    def test_given_mac_used(self):
+        """A client's ethernet_address is used, in lower case."""
+        self.create(ethernet_address="52:54:00:AB:CD:EF")
+        self.advance(1)
+        self.assertEqual(self.cell.received[0].mac, "52:54:00:ab:cd:ef")
+
+    def test_given_mac_checked(self):
+        """An invalid or taken ethernet_address is rejected."""
+        reply = self.create(ethernet_address="52:54:00")
+        self.assert_error(reply, 400, "invalid ethernet_address '52:54:00'")
+        self.create(name="a", ethernet_address="52:54:00:00:00:09")
+        reply = self.create(name="b", ethernet_address="52:54:00:00:00:09")
+        self.assert_error(reply, 409, "52:54:00:00:00:09 is taken")
+
+    def test_no_image_service(self):
+        """A Core without an image service rejects from_image."""
+        reply = self.create(from_image=IMAGE)
+        self.assert_error(reply, 400, "Core has no image service")
+
+
+class GuestFromImageTests(GuestTestCase):
+    """POST /guests/ with ``from_image``."""
+
+    def setUp(self):
+        super().setUp()
+        self.cell = self.add_instance_cell("Cell_1")
+        self.images = FakeImages()
+        self.api.guests.image_reference = self.images
+
+    def test_reference_sent_to_cell(self):
+        """The Cell gets the image's reference in the create request."""
+        self.images.add("disk", IMAGE)
+        reply = self.create(from_image=IMAGE)
+        self.assertEqual(reply.status, 202)
+        self.advance(1)
+        request = self.cell.received[0]
+        self.assertEqual(request.from_image["id"], IMAGE)
+        self.assertEqual(request.from_image["kind"], "disk")
+        self.assertEqual(self.guest("g1")["from_image"], IMAGE)
+
+    def test_unknown_image_rejected(self):
+        """An unknown image id is a 400 naming it, and nothing is sent."""
+        reply = self.create(from_image="nope")
+        self.assert_error(reply, 400, "invalid from_image", "'nope'")
+        self.advance(1)
+        self.assertEqual(self.cell.received, [])
+
+    def test_image_without_file_rejected(self):
+        """An image with no uploaded file is a 400 with the reason."""
+        self.images.missing[("disk", IMAGE)] = "no file uploaded yet"
+        reply = self.create(from_image=IMAGE)
+        self.assert_error(reply, 400, "no file uploaded yet")
+
+    def test_image_larger_than_disk(self):
+        """An image larger than the system disk is a 400."""
+        self.images.add("disk", IMAGE, virtual_size=20 * GIB)
+        reply = self.create(from_image=IMAGE, disks=[10 * GIB])
+        self.assert_error(
+            reply, 400, "larger than the system disk", str(10 * GIB)
+        )
+
+    def test_image_deleted_mid_create(self):
+        """An image gone before the create step rolls the guest back."""
+        self.images.add("disk", IMAGE)
+        calls = []
+
+        def deleted_after_check(kind, image_id):
+            calls.append(image_id)
+            if len(calls) > 1:
+                raise ImageUnavailable("disk image was deleted")
+            return self.images(kind, image_id)
+
+        self.api.guests.image_reference = deleted_after_check
+        self.create(from_image=IMAGE)
+        self.advance(30)
+        data = self.guest("g1")
+        self.assertEqual(data["created"], False)
+        self.assertIn("disk image was deleted", data["error"])
