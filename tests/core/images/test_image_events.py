@@ -8,7 +8,6 @@ from nano.events import read_lines, utc_time, verify
 from nano.events.core import CORE_EVENTS
 from nano.events.images import (
     DiskImageCreated,
-    DiskImageUploaded,
     MediaImageModified,
 )
 from nano.projections import SnapshotFormatError, fold
@@ -118,20 +117,6 @@ def test_snapshot_of_another_shape(data):
     """A snapshot of another shape or version is rejected."""
     with pytest.raises(SnapshotFormatError):
         ImageProjection().from_json(data)
-
-
-@pytest.mark.parametrize("sha256", ["A" * 64, "a" * 63, "g" * 64, None])
-def test_uploaded_rejects_a_bad_checksum(sha256):
-    """DiskImageUploaded accepts only 64 lowercase hex digits."""
-    with pytest.raises(TypeError, match="SHA-256"):
-        DiskImageUploaded(
-            aggregate_id=DISK,
-            time=utc_time(T0),
-            sha256=sha256,
-            size=1,
-            format="qcow2",
-            virtual_size=1,
-        )
 
 
 def test_created_rejects_tags_that_are_not_strings():
