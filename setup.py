@@ -25,6 +25,12 @@ setup(
         "automat>=22.10",
         "orjson>=3.10",
         "libvirt-python>=9.0",
+        # cloud-init seed ISOs: the ISO writer, the YAML documents, and
+        # SHA-512 crypt password hashes (libpass is the maintained fork
+        # of passlib and installs as the passlib package).
+        "pycdlib>=1.14",
+        "pyyaml>=6.0",
+        "libpass>=1.9",
         "click>=8.1",
         "tqdm>=4.66",
     ],
