@@ -17,6 +17,7 @@ from nano.projections import CellProjection, LiveProjection
 
 from ._book import InstanceBook
 from ._handlers import InstanceHandlers
+from ._image_cache import ImageCache
 from ._lifecycle import Lifecycle
 from ._modify import ModifyHandler
 from ._reporter import StatusReporter
@@ -24,6 +25,9 @@ from ._settings import load_cell_settings
 from .service import CellService
 
 JOURNAL_DIRECTORY = "journal"
+#: The image cache directory, under the storage directory so that
+#: overlays and their images share one file system.
+IMAGE_DIRECTORY = "images"
 CONSOLE_DIRECTORY = "consoles"
 FABRIC_CONFIG_NAME = "domain.cfg"
 
@@ -118,8 +122,11 @@ def assemble(
     book = InstanceBook(live, clock, None, name)
     service = CellService(book, host, None, journal, clock)
     book.notify = service.notify
+    images = ImageCache(
+        clock, Path(settings.storage_directory) / IMAGE_DIRECTORY
+    )
     handlers = InstanceHandlers(
-        book, host, storage, settings, consoles, service.ready
+        book, host, storage, settings, consoles, service.ready, images
     )
     service.lifecycle = Lifecycle(book, host, handlers)
     session = Session(clock, NANO_MESSAGES, service, timeout)

@@ -94,12 +94,14 @@ class InstanceHandlers:
     :param console_directory: where serial console logs are written.
     :param ready: returns a Deferred that fires once the Cell has
         reconciled its journal with libvirt; requests wait for it.
+    :param images: the :class:`~nano.cell._image_cache.ImageCache` that
+        disk and media images are fetched into.
     """
 
     log = Logger()
 
     def __init__(
-        self, book, host, storage, settings, console_directory, ready
+        self, book, host, storage, settings, console_directory, ready, images
     ):
         self._book = book
         self._host = host
@@ -107,10 +109,13 @@ class InstanceHandlers:
         self._settings = settings
         self._console_directory = console_directory
         self._ready = ready
+        self.images = images
 
     def register(self, session):
         """Handle the instance requests that arrive on ``session``."""
-        session.handle(CreateInstanceRequest, self._handler(self.create))
+        session.handle(
+            CreateInstanceRequest, self._handler(self.create, with_peer=True)
+        )
         session.handle(DeleteInstanceRequest, self._handler(self.delete))
         session.handle(StartInstanceRequest, self._handler(self.start))
         session.handle(StopInstanceRequest, self._handler(self.stop))
@@ -120,18 +125,24 @@ class InstanceHandlers:
         """Return the path of an instance's serial console log."""
         return os.path.join(self._console_directory, f"{instance_id}.log")
 
-    def _handler(self, operation):
+    def _handler(self, operation, with_peer=False):
+        """
+        Wrap ``operation(request)`` as a session handler; with
+        ``with_peer``, it is called as ``operation(request, peer)``.
+        """
+
         def handle(peer, request):
-            return Deferred.fromCoroutine(self._run(operation, request))
+            arguments = (request, peer) if with_peer else (request,)
+            return Deferred.fromCoroutine(self._run(operation, *arguments))
 
         return handle
 
-    async def _run(self, operation, request):
+    async def _run(self, operation, request, *peer):
         await self._ready()
         lock = self._book.lock(request.instance_id)
         await lock.acquire()
         try:
-            return await operation(request)
+            return await operation(request, *peer)
         except EXPECTED as error:
             self.log.warn(
                 "{type} for instance {instance_id} failed: {error}",
@@ -145,22 +156,27 @@ class InstanceHandlers:
 
     # Create
 
-    async def create(self, request):
+    async def create(self, request, peer=None):
         """
         Create an instance's volumes and domain, and start it if asked.
 
-        Any failure removes what was made, in reverse order, and journals
-        ``InstanceCreateFailed``.
+        A ``from_image`` is fetched into the image cache from Core's
+        address as ``peer`` (Core's fabric connection) sees it, before
+        anything is journalled. Any later failure removes what was made,
+        in reverse order, and journals ``InstanceCreateFailed``.
         """
         existing = self._book.get(request.instance_id)
         if existing is not None:
             return self._repeated_create(request, existing)
         devices = self._check_create(request)
+        image = request.image
+        if request.from_image is not None:
+            image = str(await self.fetch_image(request.from_image, peer))
         await self._book.record(
             InstanceCreating,
             request.instance_id,
             request.task_id,
-            **_creating_fields(request, devices),
+            **_creating_fields(request, devices, image),
         )
         progress = _Progress()
         try:
@@ -183,6 +199,27 @@ class InstanceHandlers:
             instance_id=instance.id,
             instance=describe(instance),
         )
+
+    async def fetch_image(self, reference, peer):
+        """
+        Return the cached file of an image reference, fetched from Core
+        if it is not cached yet.
+
+        :raises CellError: the download failed; the message names the
+            image and the reason.
+        """
+        if peer is None:
+            raise CellError(
+                f"cannot fetch {reference['kind']} image {reference['id']}: "
+                "Core's address is unknown"
+            )
+        try:
+            return await self.images.get(peer.address[0], reference)
+        except Exception as error:
+            raise CellError(
+                f"fetching {reference['kind']} image {reference['id']} "
+                f"failed: {_message(error)}"
+            ) from error
 
     def _repeated_create(self, request, existing):
         if existing.task_id == request.task_id:
@@ -248,10 +285,9 @@ class InstanceHandlers:
 
     def _create_volume(self, request, index, name):
         size = request.disks[index]
-        # TODO: fetch images from Core's image service; an image is a
-        # path on the Cell until then.
-        if index == 0 and request.image is not None:
-            return self._storage.create_from_image(name, request.image, size)
+        image = self._book.get(request.instance_id).image
+        if index == 0 and image is not None:
+            return self._storage.create_from_image(name, image, size)
         return self._storage.create(name, size)
 
     async def _roll_back_create(self, request, progress, error):
@@ -549,14 +585,14 @@ def _device_fields(devices):
     }
 
 
-def _creating_fields(request, devices):
+def _creating_fields(request, devices, image):
     return {
         "name": request.name,
         "cores": request.cores,
         "memory": request.memory,
         "disks": tuple(request.disks),
         "mac": request.mac,
-        "image": request.image,
+        "image": image,
         **_device_fields(devices),
     }
 

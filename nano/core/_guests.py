@@ -104,8 +104,8 @@ class Guests:
     :param image_reference: ``image_reference(kind, image_id)`` returns
         the image reference a Cell downloads the image with (see
         ``docs/messages.md``), or raises :class:`ImageUnavailable`. The
-        reference may carry ``virtual_size``, the disk size in bytes that the
-        guest gets.
+        reference may carry ``virtual_size``, the disk size in bytes
+        that the guest gets.
     :ivar sagas: the running sagas by guest id.
     """
 

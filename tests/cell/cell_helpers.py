@@ -14,6 +14,7 @@ from zope.interface import implementer
 from nano.cell._build import assemble
 from nano.cell._settings import CellSettings
 from nano.cell.storage import (
+    InvalidVolume,
     StorageError,
     StorageUnwritable,
     VolumeExists,
@@ -70,6 +71,16 @@ class FakeStorage:
             return fail(
                 StorageError(f"qemu-img info failed for {image}", image)
             )
+        # A test image that holds a number has that virtual size.
+        content = Path(image).read_bytes()[:32]
+        if content.isdigit() and int(content) > size:
+            return fail(
+                InvalidVolume(
+                    f"invalid size {size} for volume {name!r}: smaller "
+                    f"than image {image} ({int(content)} bytes)",
+                    image,
+                )
+            )
         return self.create(name, size)
 
     def delete(self, name):
@@ -90,6 +101,7 @@ class FakeStorage:
         return sorted(
             entry.removesuffix(".qcow2")
             for entry in os.listdir(self.directory)
+            if entry.endswith(".qcow2")
         )
 
     def capacity(self):

@@ -217,7 +217,8 @@ class LocalStorage:
         if isinstance(size, int) and size < image_info.virtual_size:
             raise InvalidVolume(
                 f"invalid size {size} for volume {name!r}: smaller than "
-                f"image {image} ({image_info.virtual_size} bytes)",
+                f"image {image} ({image_info.virtual_size} bytes); ask "
+                f"for a disk of at least {image_info.virtual_size} bytes",
                 image,
             )
         path = self._reserve(name, size)
