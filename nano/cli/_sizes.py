@@ -24,7 +24,8 @@ def parse_size(text: str) -> int:
     size = float(number) * _UNITS[unit.upper()]
     if size != int(size):
         raise ValueError(
-            f"invalid size {text!r}: it is not a whole number of bytes"
+            f"invalid size {text!r}: it is not a whole number of bytes; "
+            "use a smaller unit, e.g. 1536M for 1.5G"
         )
     return int(size)
 

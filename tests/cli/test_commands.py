@@ -1,0 +1,221 @@
+"""
+Every ``nano`` command against a real ``twistd nano-core`` and a
+``twistd nano-cell`` on libvirt's test driver.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .processes import CELL, wait_until
+
+pytestmark = pytest.mark.slow
+NANO = Path(sys.executable).parent / "nano"
+
+
+def ok(result):
+    """Check that a command succeeded; return its standard output."""
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def failed(result, code=1):
+    """Check that a command failed cleanly; return its standard error."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+def placed(nano, *arguments):
+    """
+    Run ``nano ARGS`` (a guest create), again while the scheduler finds no
+    Cell: the Cell has not reported since it joined the pool, or the
+    busy test machine's CPU load is above the scheduler's limit.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        result = nano(*arguments)
+        unplaced = "no Cell of compute pool" in result.output
+        if not unplaced or time.monotonic() > deadline:
+            return result
+        time.sleep(1)
+
+
+def create_guest(nano, name, *options):
+    """Create a guest, wait until it is created, and return it."""
+    return json.loads(
+        ok(placed(nano, "--json", "guest", "create", name, *options, "--wait"))
+    )
+
+
+@pytest.fixture(scope="module")
+def pool_with_cell(cluster, nano_module):
+    """Pool ``p`` with the test Cell in it, once the Cell reported."""
+    wait_until(
+        lambda: CELL in nano_module("cell", "list").stdout, 20, "the Cell"
+    )
+    ok(nano_module("pool", "create", "p"))
+    ok(nano_module("cell", "add", "p", CELL))
+    return "p"
+
+
+def test_pool_created_listed_deleted(nano):
+    """A pool created shows in the list, and is gone once deleted."""
+    assert ok(nano("pool", "create", "web", "--storage", "nfs1")) == (
+        "created compute pool web\n"
+    )
+    pools = json.loads(ok(nano("--json", "pool", "list")))
+    web = [pool for pool in pools if pool["name"] == "web"]
+    assert len(web) == 1
+    assert web[0]["storage"] == "nfs1"
+    assert "web" in ok(nano("pool", "list"))
+
+    ok(nano("pool", "delete", "web"))
+    pools = json.loads(ok(nano("--json", "pool", "list")))
+    assert "web" not in [pool["name"] for pool in pools]
+
+
+def test_pool_conflict_prints_core_message(nano):
+    """A duplicate pool fails with Core's message and no traceback."""
+    ok(nano("pool", "create", "twice"))
+    error = failed(nano("pool", "create", "twice"))
+    assert "twice" in error
+    assert "exist" in error
+
+
+def test_cell_added_and_removed(nano):
+    """A connected Cell moves into a pool and back out of it."""
+    wait_until(lambda: CELL in nano("cell", "list").stdout, 20, "the Cell")
+    ok(nano("pool", "create", "moving"))
+    assert ok(nano("cell", "add", "moving", CELL)) == (
+        f"added Cell {CELL} to compute pool moving\n"
+    )
+    cells = json.loads(ok(nano("--json", "cell", "list", "--pool", "moving")))
+    assert [cell["name"] for cell in cells] == [CELL]
+    assert cells[0]["pool"] == "moving"
+
+    ok(nano("cell", "remove", "moving", CELL))
+    cells = json.loads(ok(nano("--json", "cell", "list")))
+    assert {"name": CELL, "pool": ""}.items() <= cells[0].items()
+    ok(nano("pool", "delete", "moving"))
+
+
+def test_guest_life(nano, pool_with_cell, needs_qemu):
+    """A guest is created, listed, shown, stopped, started and deleted."""
+    guest = create_guest(
+        nano,
+        "cli-vm",
+        "--pool",
+        pool_with_cell,
+        "--memory",
+        "128M",
+        "--disk",
+        "1G",
+        "--disk",
+        "512M",
+        "--cores",
+        "2",
+        "--auto-start",
+    )
+    guest_id = guest["id"]
+    assert guest["created"] is True
+    assert guest["memory"] == 128 * 1024**2
+    assert guest["disks"] == [1024**3, 512 * 1024**2]
+    assert guest["cores"] == 2
+
+    listed = json.loads(ok(nano("--json", "guest", "list", "--pool", "p")))
+    assert [row["id"] for row in listed] == [guest_id]
+    assert "cli-vm" in ok(nano("guest", "show", guest_id))
+
+    wait_until(
+        lambda: json.loads(ok(nano("--json", "instance", "status", guest_id)))[
+            "running"
+        ],
+        20,
+        "the instance to run",
+    )
+    ok(nano("instance", "stop", guest_id, "--force"))
+    status = json.loads(ok(nano("--json", "instance", "status", guest_id)))
+    assert status["running"] is False
+    assert ok(nano("instance", "start", guest_id)) == f"started {guest_id}\n"
+
+    ok(nano("guest", "delete", guest_id))
+    assert json.loads(ok(nano("--json", "guest", "list"))) == []
+
+
+def test_guest_create_without_wait(nano, pool_with_cell, needs_qemu):
+    """Without --wait, create prints the id Core accepted at once."""
+    output = ok(
+        placed(nano, "guest", "create", "quick", "--pool", pool_with_cell)
+    )
+    assert output.startswith("creating guest quick: id ")
+    guest_id = output.split()[-1]
+    wait_until(
+        lambda: json.loads(ok(nano("--json", "guest", "show", guest_id)))[
+            "created"
+        ],
+        30,
+        "the guest to be created",
+    )
+    ok(nano("guest", "delete", guest_id))
+
+
+def test_guest_bad_size_rejected(nano):
+    """An invalid size is a usage error naming the value."""
+    result = nano("guest", "create", "x", "--pool", "p", "--memory", "lots")
+    error = failed(result, code=2)
+    assert "invalid size 'lots'" in error
+
+
+def test_guest_unknown_template(nano):
+    """An unknown template name lists the names that exist."""
+    result = nano("guest", "create", "x", "--pool", "p", "--template", "BeOS")
+    error = failed(result)
+    assert "'BeOS' not found" in error
+    assert "'General'" in error
+
+
+def test_unknown_guest_is_not_found(nano):
+    """Showing an unknown guest prints Core's 404 message."""
+    error = failed(nano("guest", "show", "0" * 32))
+    assert "0" * 32 in error
+
+
+def test_connection_refused(nano):
+    """A wrong address says where the client tried and how to set it."""
+    result = nano("--api", "127.0.0.1:1", "pool", "list")
+    error = failed(result)
+    assert "http://127.0.0.1:1" in error
+    assert "NANO_API" in error
+
+
+def test_wrong_key_rejected(nano):
+    """A wrong API key fails with Core's signature message."""
+    error = failed(nano("--api-key", "wrong", "pool", "list"))
+    assert "signature" in error
+
+
+def test_console_script(cluster):
+    """The installed ``nano`` script runs and reads Core's api.cfg."""
+    core, _ = cluster
+    completed = subprocess.run(
+        [
+            str(NANO),
+            "--config",
+            str(core.api_cfg),
+            "--api",
+            f"127.0.0.1:{core.port}",
+            "--json",
+            "pool",
+            "list",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert isinstance(json.loads(completed.stdout), list)
