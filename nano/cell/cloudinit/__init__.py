@@ -6,8 +6,18 @@ pool's provider is ``cloudinit``.
 """
 
 from ._checks import DEFAULT_DATA_PATH
+from ._drive import (
+    add_seed_drive,
+    build_in_thread,
+    data_devices,
+    rebuild_in_thread,
+    remove_seed,
+    seed_path,
+    wants_seed,
+)
 from ._errors import InvalidSeed, SeedError
 from ._password import generate_password, hash_password
+from ._rebuild import rebuild_seed
 from ._seed import SEED_LABEL, build_seed
 
 __all__ = [
@@ -15,7 +25,15 @@ __all__ = [
     "SEED_LABEL",
     "InvalidSeed",
     "SeedError",
+    "add_seed_drive",
+    "build_in_thread",
     "build_seed",
+    "data_devices",
     "generate_password",
     "hash_password",
+    "rebuild_in_thread",
+    "rebuild_seed",
+    "remove_seed",
+    "seed_path",
+    "wants_seed",
 ]

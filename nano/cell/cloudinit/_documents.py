@@ -57,6 +57,32 @@ def user_data(settings):
     return _CLOUD_CONFIG_HEADER + _dump(config)
 
 
+def replace_admin(text, name, password_hash):
+    """
+    Return user-data ``text`` with another administrator or password
+    hash, and every other setting as it was.
+    """
+    config = yaml.safe_load(text)
+    config.pop("users", None)
+    config.pop("chpasswd", None)
+    replaced = {}
+    for key, value in config.items():
+        replaced[key] = value
+        if key == "ssh_pwauth":
+            replaced.update(_admin(name, password_hash))
+    return _CLOUD_CONFIG_HEADER + _dump(replaced)
+
+
+def admin_of(text):
+    """Return ``(admin name, password hash)`` of user-data ``text``."""
+    config = yaml.safe_load(text)
+    if "users" in config:
+        [user] = config["users"]
+        return user["name"], user["hashed_passwd"]
+    [entry] = config["chpasswd"]["users"]
+    return entry["name"], entry["password"]
+
+
 def _admin(name, password_hash):
     if name == "root":
         # cloud-init 22.3 and later read chpasswd.users, and still read

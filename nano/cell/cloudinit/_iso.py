@@ -39,6 +39,39 @@ def _image(label, files):
     return iso
 
 
+def read_iso(path):
+    """
+    Return ``(volume identifier, {name: bytes})`` of the files in an ISO
+    image's root directory, by their Rock Ridge names.
+
+    :raises SeedError: the file is missing or not an ISO image.
+    """
+    iso = pycdlib.PyCdlib()
+    try:
+        iso.open(str(path))
+    except (OSError, pycdlib.pycdlibexception.PyCdlibException) as error:
+        raise SeedError(
+            f"failed to read seed ISO {path}: {error}", str(path)
+        ) from error
+    try:
+        label = iso.pvd.volume_identifier.decode("ascii").rstrip()
+        return label, _root_files(iso)
+    finally:
+        iso.close()
+
+
+def _root_files(iso):
+    files = {}
+    for record in iso.list_children(rr_path="/"):
+        if record.is_dot() or record.is_dotdot() or record.is_dir():
+            continue
+        name = record.rock_ridge.name().decode("utf-8")
+        stream = io.BytesIO()
+        iso.get_file_from_iso_fp(stream, rr_path=f"/{name}")
+        files[name] = stream.getvalue()
+    return files
+
+
 def write_iso(path, label, files):
     """
     Write an ISO image with volume identifier ``label`` and ``files``
