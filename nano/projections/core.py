@@ -1,6 +1,6 @@
 """
-Core's state: compute pools, their Cells and system templates, folded
-from events.
+Core's state: compute pools, their Cells, system templates and address
+pools, folded from events.
 """
 
 from collections.abc import Iterable, Mapping
@@ -25,6 +25,12 @@ from nano.events.core import (
 
 from ._draft import MapDraft
 from ._projection import Projection, SnapshotFormatError
+from .addresses import (
+    ADDRESS_FOLDS,
+    AddressState,
+    addresses_from_json,
+    addresses_to_json,
+)
 
 
 @attrs.frozen
@@ -77,7 +83,7 @@ class SystemTemplate:
 class CoreState:
     """
     Everything Core keeps: compute pools by name, the Cells of pools by
-    name, templates by id.
+    name, templates by id, and the address pools with their allocations.
 
     This class, :class:`ComputePool`, :class:`PoolCell` and
     :class:`SystemTemplate` check
@@ -89,6 +95,7 @@ class CoreState:
     pools: PMap = attrs.field(factory=pmap)
     templates: PMap = attrs.field(factory=pmap)
     cells: PMap = attrs.field(factory=pmap)
+    addresses: AddressState = attrs.field(factory=AddressState)
 
     def cells_of(self, pool: str) -> list[PoolCell]:
         """Return the Cells of a pool, sorted by name."""
@@ -124,19 +131,23 @@ _TEMPLATE_SETTINGS = dict.fromkeys(
 class _CoreDraft:
     """A :class:`CoreState` being changed by the events of one fold."""
 
-    __slots__ = ("cells", "pools", "templates")
+    __slots__ = ("addresses", "cells", "pools", "templates")
 
     def __init__(self, state: CoreState):
         self.pools = MapDraft(state.pools)
         self.templates = MapDraft(state.templates)
         self.cells = MapDraft(state.cells)
+        self.addresses = state.addresses
 
     def persistent(self, original: CoreState) -> CoreState:
         """Return the changed state, or ``original`` if nothing changed."""
         drafts = (self.pools, self.templates, self.cells)
-        if not any(draft.changes for draft in drafts):
+        unchanged = self.addresses is original.addresses
+        if unchanged and not any(draft.changes for draft in drafts):
             return original
-        return CoreState(*(draft.persistent() for draft in drafts))
+        return CoreState(
+            *(draft.persistent() for draft in drafts), self.addresses
+        )
 
 
 def _create_pool(draft: _CoreDraft, event) -> None:
@@ -207,6 +218,11 @@ def _delete_template(draft: _CoreDraft, event) -> None:
     draft.templates.discard(event.aggregate_id)
 
 
+def _change_addresses(draft: _CoreDraft, event) -> None:
+    fold = ADDRESS_FOLDS[type(event)]
+    draft.addresses = fold(draft.addresses, event)
+
+
 class CoreProjection(Projection):
     """
     Core's compute pools and system templates.
@@ -233,12 +249,14 @@ class CoreProjection(Projection):
         CellRemoved: _remove_cell,
         CellEnabled: _enable_cell,
         CellDisabled: _disable_cell,
+        **dict.fromkeys(ADDRESS_FOLDS, _change_addresses),
     }
 
     #: The version of the snapshot shape; raise it with each change, and
     #: old snapshots are then replaced by a replay of the journal, unless
-    #: :meth:`from_json` still reads them. Version 2 added ``cells``.
-    snapshot_version = 2
+    #: :meth:`from_json` still reads them. Version 2 added ``cells``, and
+    #: version 3 ``addresses``.
+    snapshot_version = 3
 
     def initial(self) -> CoreState:
         """Return the state with no pools and no templates."""
@@ -281,6 +299,7 @@ class CoreProjection(Projection):
                 name: _settings(cell, _CELL_SETTINGS)
                 for name, cell in state.cells.items()
             },
+            "addresses": addresses_to_json(state.addresses),
         }
 
     def from_json(self, data) -> CoreState:
@@ -288,11 +307,12 @@ class CoreProjection(Projection):
         Return the state that :meth:`to_json` turned into ``data``,
         checking the type of every field, because snapshots come from
         disk. A version 1 snapshot was written before Core had Cells, so
-        it reads with none.
+        it reads with none, and one before version 3 reads with no
+        address pools.
 
         :raises SnapshotFormatError: ``data`` has another version or shape.
         """
-        version = _check_version(data, (1, self.snapshot_version))
+        version = _check_version(data, (1, 2, self.snapshot_version))
         pools = {
             name: ComputePool(
                 name,
@@ -322,7 +342,10 @@ class CoreProjection(Projection):
                 )
                 for name, settings in _entries(data, "cells").items()
             }
-        return CoreState(pmap(pools), pmap(templates), pmap(cells))
+        addresses = AddressState()
+        if version >= 3:
+            addresses = addresses_from_json(data.get("addresses"))
+        return CoreState(pmap(pools), pmap(templates), pmap(cells), addresses)
 
 
 def _settings(value, names) -> dict:

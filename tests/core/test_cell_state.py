@@ -77,7 +77,7 @@ def test_snapshot_round_trip():
         CellDisabled(aggregate_id="c2", time=T0),
     )
     data = json.loads(json.dumps(PROJECTION.to_json(state)))
-    assert data["version"] == 2
+    assert data["version"] == 3
     assert data["cells"] == {
         "c1": {"pool": "p", "enabled": True},
         "c2": {"pool": "p", "enabled": False},

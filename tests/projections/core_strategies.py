@@ -4,6 +4,15 @@ from datetime import UTC
 
 from hypothesis import strategies as st
 
+from nano.events.addresses import (
+    AddressAllocated,
+    AddressPoolCreated,
+    AddressPoolDeleted,
+    AddressPoolModified,
+    AddressRangeAdded,
+    AddressRangeRemoved,
+    AddressReleased,
+)
 from nano.events.core import (
     ComputePoolCreated,
     ComputePoolDeleted,
@@ -52,6 +61,47 @@ _template_settings = {
     ]
 }
 
+address_pool_names = st.sampled_from(["lan", "dmz"])
+addresses = st.sampled_from(["10.213.7.10", "10.213.7.11", "10.213.8.1"])
+instance_ids = st.sampled_from(["i-1", "i-2", "i-3"])
+range_types = st.sampled_from(["internal", "external"])
+_address_pool_settings = {
+    "gateway": addresses,
+    "dns": st.lists(addresses, max_size=2),
+    "provider": st.sampled_from(["dhcp", "cloudinit"]),
+    "mode": range_types,
+}
+_allocation = {"address": addresses, "instance": instance_ids}
+address_events = st.one_of(
+    st.builds(
+        AddressPoolCreated,
+        **_base(address_pool_names),
+        **_address_pool_settings,
+    ),
+    st.builds(
+        AddressPoolModified,
+        **_base(address_pool_names),
+        **_address_pool_settings,
+    ),
+    st.builds(AddressPoolDeleted, **_base(address_pool_names)),
+    st.builds(
+        AddressRangeAdded,
+        **_base(address_pool_names),
+        range_type=range_types,
+        start=addresses,
+        end=addresses,
+        netmask=st.sampled_from(["255.255.255.0", "255.255.0.0"]),
+    ),
+    st.builds(
+        AddressRangeRemoved,
+        **_base(address_pool_names),
+        range_type=range_types,
+        start=addresses,
+    ),
+    st.builds(AddressAllocated, **_base(address_pool_names), **_allocation),
+    st.builds(AddressReleased, **_base(address_pool_names), **_allocation),
+)
+
 core_events = st.one_of(
     st.builds(ComputePoolCreated, **_base(pool_names), **_pool_settings),
     st.builds(ComputePoolModified, **_base(pool_names), **_pool_settings),
@@ -63,6 +113,7 @@ core_events = st.one_of(
         SystemTemplateModified, **_base(template_ids), **_template_settings
     ),
     st.builds(SystemTemplateDeleted, **_base(template_ids)),
+    address_events,
 )
 
 

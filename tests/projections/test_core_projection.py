@@ -254,7 +254,7 @@ def test_to_json_shape():
     """A snapshot is a versioned object of pools and templates."""
     state = apply_all(pool_created("default", storage="nfs-1"))
     assert projection.to_json(state) == {
-        "version": 2,
+        "version": 3,
         "pools": {
             "default": {
                 "storage": "nfs-1",
@@ -265,13 +265,14 @@ def test_to_json_shape():
         },
         "templates": {},
         "cells": {},
+        "addresses": {"pools": {}, "allocations": []},
     }
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"version": 3, "pools": {}, "templates": {}}, "version 3"),
+        ({"version": 4, "pools": {}, "templates": {}}, "version 4"),
         ({"pools": {}, "templates": {}}, "version None"),
         ([], "version None"),
         ({"version": 1, "templates": {}}, "missing field 'pools'"),
