@@ -1,0 +1,10 @@
+"""
+DHCP on the Cell's bridge: dnsmasq gives each instance's MAC its fixed
+address and sends no reply to any other MAC.
+"""
+
+from ._errors import DhcpError
+from ._files import Binding, Lease, read_leases
+from ._server import DhcpServer
+
+__all__ = ["Binding", "DhcpError", "DhcpServer", "Lease", "read_leases"]

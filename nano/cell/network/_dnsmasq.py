@@ -1,0 +1,83 @@
+"""The dnsmasq command line that serves fixed bindings on one bridge."""
+
+import os
+import shutil
+
+import attrs
+
+from ._errors import DhcpError
+
+#: Directories of the binary in Debian's dnsmasq-base package, missing
+#: from a PATH without ``sbin`` directories.
+_SBIN = ("/usr/sbin", "/sbin")
+
+
+@attrs.frozen
+class DnsmasqFiles:
+    """The files of one dnsmasq, all in one directory."""
+
+    hosts: str
+    options: str
+    leases: str
+    pid: str
+
+    @classmethod
+    def in_directory(cls, directory) -> "DnsmasqFiles":
+        """Name the files inside ``directory``."""
+        return cls(
+            hosts=os.path.join(directory, "hosts"),
+            options=os.path.join(directory, "options"),
+            leases=os.path.join(directory, "leases"),
+            pid=os.path.join(directory, "dnsmasq.pid"),
+        )
+
+
+def find_dnsmasq(executable="dnsmasq") -> str:
+    """
+    Return the path of the dnsmasq binary.
+
+    :raises DhcpError: it is not installed.
+    """
+    search = os.pathsep.join([os.environ.get("PATH", ""), *_SBIN])
+    found = shutil.which(executable, path=search)
+    if found is None:
+        raise DhcpError(
+            f"{executable} not found in {search}: install it "
+            "(apt-get install dnsmasq-base)"
+        )
+    return found
+
+
+def dnsmasq_arguments(bridge, network, lease_time, files) -> list[str]:
+    """
+    Build the arguments (without the program name) for a dnsmasq that
+    serves DHCP on ``bridge`` only, and only to the MACs in the hosts
+    file.
+
+    :param network: an :class:`ipaddress.IPv4Network`, served in dnsmasq's
+        ``static`` mode: no dynamic pool, only the bound addresses.
+    :param lease_time: seconds.
+    """
+    return [
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        # DHCP only: no DNS server.
+        "--port=0",
+        "--bind-interfaces",
+        f"--interface={bridge}",
+        "--except-interface=lo",
+        f"--dhcp-range={network.network_address},static,"
+        f"{network.netmask},{lease_time}",
+        f"--dhcp-hostsfile={files.hosts}",
+        f"--dhcp-optsfile={files.options}",
+        # Send no reply at all to MACs without a binding, so another DHCP
+        # server on the same LAN keeps serving them.
+        "--dhcp-ignore=tag:!known",
+        f"--dhcp-leasefile={files.leases}",
+        f"--pid-file={files.pid}",
+        # Each address has one owner, so the ping that checks for another
+        # user of an address only delays the offer (by about 3 s with
+        # dnsmasq 2.90).
+        "--no-ping",
+        "--log-facility=-",
+    ]

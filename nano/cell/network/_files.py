@@ -1,0 +1,221 @@
+"""
+The files dnsmasq reads (host bindings, DHCP options) and writes (leases),
+in dnsmasq 2.90's formats.
+"""
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+
+import attrs
+
+from ._errors import DhcpError
+
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+@attrs.frozen
+class Binding:
+    """
+    One fixed DHCP binding: the MAC address, the IPv4 address it gets and
+    the host name offered with it (``None`` for none).
+    """
+
+    mac: str
+    address: str
+    hostname: str | None = None
+
+
+@attrs.frozen
+class Lease:
+    """
+    One line of dnsmasq's lease file.
+
+    :ivar client_id: the client identifier the guest sent, as
+        colon-separated hex, or ``None`` when it sent none.
+    """
+
+    mac: str
+    address: str
+    client_id: str | None
+
+
+def parse_bindings(bindings, network) -> list[Binding]:
+    """
+    Check ``{mac: (address, hostname)}`` against the range's network and
+    return the bindings sorted by address.
+
+    :param network: an :class:`ipaddress.IPv4Network`.
+    :raises DhcpError: naming the first invalid MAC, address or host name,
+        or an address bound to two MACs.
+    """
+    parsed = [_binding(mac, value, network) for mac, value in bindings.items()]
+    owners = {}
+    for binding in parsed:
+        other = owners.setdefault(binding.address, binding.mac)
+        if other != binding.mac:
+            raise DhcpError(
+                f"address {binding.address} is bound to both {other} and "
+                f"{binding.mac}: give each MAC its own address"
+            )
+    return sorted(parsed, key=lambda b: ipaddress.IPv4Address(b.address))
+
+
+def _binding(mac, value, network):
+    address, hostname = value
+    mac = str(mac).lower()
+    if not _MAC.match(mac):
+        raise DhcpError(
+            f"invalid MAC address {mac!r}: must be six hex bytes such as "
+            "52:54:00:12:34:56"
+        )
+    host = _host_address(address, network)
+    if hostname is not None and not _HOSTNAME.match(str(hostname)):
+        raise DhcpError(
+            f"invalid host name {hostname!r} for {mac}: must be 1 to 63 "
+            "letters, digits or hyphens, not starting or ending with one"
+        )
+    return Binding(mac, str(host), hostname)
+
+
+def _host_address(address, network):
+    try:
+        host = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise DhcpError(
+            f"invalid IPv4 address {address!r}: use dotted form such as "
+            f"{next(network.hosts())}"
+        ) from None
+    if host not in network or host in (
+        network.network_address,
+        network.broadcast_address,
+    ):
+        raise DhcpError(
+            f"address {host} is not a host address of the DHCP range "
+            f"{network}: bind an address inside it"
+        )
+    return host
+
+
+def parse_servers(gateway, dns) -> tuple[str | None, tuple[str, ...]]:
+    """
+    Check the router and DNS server addresses offered to every binding.
+
+    :raises DhcpError: naming an address that is not IPv4.
+    """
+    addresses = [gateway] if gateway is not None else []
+    addresses.extend(dns)
+    for address in addresses:
+        try:
+            ipaddress.IPv4Address(address)
+        except ValueError:
+            raise DhcpError(
+                f"invalid gateway or DNS server {address!r}: must be an "
+                "IPv4 address such as 10.213.7.1"
+            ) from None
+    return gateway, tuple(dns)
+
+
+def hosts_text(bindings) -> str:
+    """
+    Format bindings for ``--dhcp-hostsfile``: one ``mac,address[,name]``
+    line each, the same syntax as the value of ``--dhcp-host``.
+    """
+    lines = []
+    for binding in bindings:
+        fields = [binding.mac, binding.address]
+        if binding.hostname is not None:
+            fields.append(binding.hostname)
+        lines.append(",".join(fields) + "\n")
+    return "".join(lines)
+
+
+def options_text(gateway, dns) -> str:
+    """
+    Format ``--dhcp-optsfile``: the router and the DNS servers. An option
+    with no value makes dnsmasq offer none, where it would otherwise offer
+    its own address as the router.
+    """
+    router = "option:router" + (f",{gateway}" if gateway else "")
+    servers = "option:dns-server" + "".join(f",{a}" for a in dns)
+    return f"{router}\n{servers}\n"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """
+    Replace ``path`` so that dnsmasq reads the old or the new file, never a
+    partial one: write a temporary file (mode 0644, because dnsmasq reads
+    it after dropping root), fsync it, rename it, fsync the directory.
+    """
+    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(
+        temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
+    )
+    with os.fdopen(descriptor, "w", encoding="ascii") as stream:
+        os.fchmod(descriptor, 0o644)
+        stream.write(text)
+        stream.flush()
+        os.fsync(descriptor)
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def read_leases(path: Path) -> list[Lease]:
+    """
+    Read dnsmasq's lease file: ``expiry mac address name client-id`` per
+    IPv4 lease. Other lines (DHCPv6) are skipped, and a missing file has no
+    leases.
+    """
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return []
+    leases = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and _MAC.match(fields[1].lower()):
+            client_id = None if fields[4] == "*" else fields[4]
+            leases.append(Lease(fields[1].lower(), fields[2], client_id))
+    return leases
+
+
+def prune_leases(path: Path, bindings) -> list[str]:
+    """
+    Remove from the lease file every lease that no binding matches, so a
+    dnsmasq started afterwards hands a freed address to its new MAC at
+    once. Call it only while dnsmasq is not running, because dnsmasq
+    rewrites the file from memory.
+
+    :return: the removed lines.
+    """
+    try:
+        lines = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return []
+    bound = {(b.mac, b.address) for b in bindings}
+    kept, removed = [], []
+    for line in lines.splitlines(keepends=True):
+        fields = line.split()
+        stale = (
+            len(fields) >= 5
+            and _MAC.match(fields[1].lower())
+            and (fields[1].lower(), fields[2]) not in bound
+        )
+        (removed if stale else kept).append(line)
+    if removed:
+        write_text_atomic(path, "".join(kept))
+    return [line.rstrip("\n") for line in removed]
+
+
+def stale_leases(leases, bindings) -> list[Lease]:
+    """Return the leases whose MAC and address match no binding."""
+    bound = {(b.mac, b.address) for b in bindings}
+    return [
+        lease for lease in leases if (lease.mac, lease.address) not in bound
+    ]
