@@ -7,10 +7,9 @@ pool's provider is ``cloudinit``.
 
 from ._checks import DEFAULT_DATA_PATH
 from ._drive import (
+    SeedStore,
     add_seed_drive,
-    build_in_thread,
     data_devices,
-    rebuild_in_thread,
     remove_seed,
     seed_path,
     wants_seed,
@@ -25,13 +24,12 @@ __all__ = [
     "SEED_LABEL",
     "InvalidSeed",
     "SeedError",
+    "SeedStore",
     "add_seed_drive",
-    "build_in_thread",
     "build_seed",
     "data_devices",
     "generate_password",
     "hash_password",
-    "rebuild_in_thread",
     "rebuild_seed",
     "remove_seed",
     "seed_path",

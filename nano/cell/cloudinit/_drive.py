@@ -1,13 +1,16 @@
 """
 The seed ISO as an instance's file and CD-ROM drive: where it lives, the
 guest names of the data disks it formats, the drive in the domain XML,
-and building, rebuilding and removing it off the reactor thread.
+and the store that builds, rebuilds and removes them off the reactor
+thread.
 """
 
 import contextlib
 import os
 import xml.etree.ElementTree as ET
 
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 
 from ._errors import SeedError
@@ -74,24 +77,72 @@ def add_seed_drive(xml, path):
     return ET.tostring(root, encoding="unicode")
 
 
-def build_in_thread(reactor, *arguments, **keywords):
+class SeedStore:
     """
-    Call :func:`build_seed` in the reactor's thread pool.
+    The seed ISOs of a Cell's instances, ``<directory>/<id>_ci.iso``,
+    built and rebuilt through ``run``, which returns a Deferred.
 
-    :return: a Deferred with the admin password.
+    :param directory: the Cell's storage directory.
+    :param run: ``run(function, *args)`` calls ``function`` and returns
+        a Deferred with its result; see :meth:`for_reactor`.
     """
-    pool = reactor.getThreadPool()
-    return deferToThreadPool(reactor, pool, build_seed, *arguments, **keywords)
 
+    def __init__(self, directory, run):
+        self.directory = directory
+        self._run = run
 
-def rebuild_in_thread(reactor, *arguments):
-    """
-    Call :func:`rebuild_seed` in the reactor's thread pool.
+    @classmethod
+    def for_reactor(cls, directory, reactor):
+        """
+        Return a store that builds in ``reactor``'s thread pool, or at
+        once when ``reactor`` has no thread pool, as a test clock has not.
+        """
+        if not IReactorThreads.providedBy(reactor):
+            return cls(directory, maybeDeferred)
 
-    :return: a Deferred that fires when the new ISO is in place.
-    """
-    pool = reactor.getThreadPool()
-    return deferToThreadPool(reactor, pool, rebuild_seed, *arguments)
+        def run(function, *args):
+            pool = reactor.getThreadPool()
+            return deferToThreadPool(reactor, pool, function, *args)
+
+        return cls(directory, run)
+
+    def path(self, instance_id):
+        """Return the path of an instance's seed ISO."""
+        return seed_path(self.directory, instance_id)
+
+    def exists(self, instance_id):
+        """Tell whether an instance has a seed ISO."""
+        return os.path.exists(self.path(instance_id))
+
+    def build(self, instance_id, cloud_init, network, mac, devices=()):
+        """
+        Build an instance's seed with :func:`build_seed`.
+
+        :return: a Deferred with the admin password.
+        """
+        path = self.path(instance_id)
+        arguments = (path, instance_id, cloud_init, network, mac, devices)
+        return self._run(build_seed, *arguments)
+
+    def rebuild(self, instance_id, admin_name, admin_secret):
+        """
+        Change an instance's administrator or password with
+        :func:`rebuild_seed`.
+
+        :return: a Deferred with the new password, or ``None``.
+        """
+        path = self.path(instance_id)
+        return self._run(rebuild_seed, path, admin_name, admin_secret)
+
+    def attach(self, xml, instance_id):
+        """Return domain XML with the instance's seed drive, if it has one."""
+        if not self.exists(instance_id):
+            return xml
+        return add_seed_drive(xml, self.path(instance_id))
+
+    def remove(self, instance_id):
+        """Delete an instance's seed ISO, if it has one."""
+        remove_seed(self.path(instance_id))
 
 
 def remove_seed(path):

@@ -3,6 +3,7 @@ The seed ISO as an instance's CD-ROM drive, rebuilt with a new
 administrator or password, built off the reactor thread, and removed.
 """
 
+import threading
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -10,15 +11,17 @@ import pytest_twisted
 import yaml
 from passlib.hash import sha512_crypt
 from twisted.internet import reactor
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 
 from nano.cell.cloudinit import (
     InvalidSeed,
     SeedError,
+    SeedStore,
+    _drive,
     add_seed_drive,
-    build_in_thread,
     build_seed,
     data_devices,
-    rebuild_in_thread,
     rebuild_seed,
     remove_seed,
     seed_path,
@@ -235,13 +238,26 @@ def test_rebuild_not_iso(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_build_and_rebuild_in_thread(tmp_path):
-    """The thread pool variants build and rebuild the same files."""
-    path = tmp_path / "seed.iso"
-    password = await build_in_thread(
-        reactor, path, INSTANCE_ID, cloud_init(admin_secret=""), DHCP, MAC
+async def test_store_in_thread(tmp_path, monkeypatch):
+    """A store on the reactor builds and rebuilds in its thread pool."""
+    threads = []
+
+    def recording(function):
+        def record_thread(*arguments):
+            threads.append(threading.get_ident())
+            return function(*arguments)
+
+        return record_thread
+
+    for name in ("build_seed", "rebuild_seed"):
+        real = getattr(_drive, name)
+        monkeypatch.setattr(_drive, name, recording(real))
+    store = SeedStore.for_reactor(str(tmp_path), reactor)
+    path = tmp_path / f"{INSTANCE_ID}_ci.iso"
+    password = await store.build(
+        INSTANCE_ID, cloud_init(admin_secret=""), DHCP, MAC
     )
-    await rebuild_in_thread(reactor, path, "ops", "Other-1")
+    await store.rebuild(INSTANCE_ID, "ops", "Other-1")
     _, files = read_with_pycdlib(path)
     [user] = parse_user_data(files["user-data"])["users"]
     meta = yaml.safe_load(files["meta-data"])
@@ -249,6 +265,34 @@ async def test_build_and_rebuild_in_thread(tmp_path):
     assert user["name"] == "ops"
     assert sha512_crypt.verify("Other-1", user["hashed_passwd"])
     assert meta["instance-id"] == INSTANCE_ID
+    assert len(threads) == 2
+    assert threading.get_ident() not in threads
+
+
+def test_store_on_clock(tmp_path):
+    """A store on a test clock builds at once; attach and remove follow."""
+    store = SeedStore.for_reactor(str(tmp_path), Clock())
+    xml = domain()
+    assert store.attach(xml, INSTANCE_ID) == xml
+    built = store.build(INSTANCE_ID, cloud_init(), STATIC, MAC, ["/dev/vdb"])
+    assert successResultOf(built) == "Secret-42 pass"
+    assert store.exists(INSTANCE_ID)
+    [drive] = seed_drives(
+        store.attach(xml, INSTANCE_ID), store.path(INSTANCE_ID)
+    )
+    assert drive.find("target").get("dev") == "hdd"
+    store.remove(INSTANCE_ID)
+    assert not store.exists(INSTANCE_ID)
+    store.remove(INSTANCE_ID)
+
+
+def successResultOf(deferred):
+    """Return the result of a Deferred that has fired with a success."""
+    results = []
+    deferred.addBoth(results.append)
+    [result] = results
+    assert not isinstance(result, Failure), result
+    return result
 
 
 def test_remove_seed(seed):
