@@ -144,6 +144,24 @@ def _wait_created(context, guest_id, name, timeout):
             time.sleep(POLL_INTERVAL)
 
 
+@guest.command(name="wait")
+@click.argument("guest_id")
+@click.option(
+    "--timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait.",
+)
+@pass_context
+def wait_command(context, guest_id, timeout):
+    """Wait until a guest is created, showing its progress."""
+    data = context.client.call("GET", path_of("guests", guest_id))
+    name = data.get("name", guest_id)
+    data = _wait_created(context, guest_id, name, timeout)
+    context.done(f"created guest {name}: id {guest_id}", data)
+
+
 @guest.command(name="list")
 @click.option("--pool", "pool_name", help="Only guests of this pool.")
 @click.option("--cell", "cell_name", help="Only guests on this Cell.")

@@ -1,0 +1,5 @@
+"""Run the quick start: ``python -m nano.cli.quickstart [start|stop]``."""
+
+from ._main import main
+
+main(prog_name="tools/quickstart")
