@@ -3,8 +3,17 @@ DHCP on the Cell's bridge: dnsmasq gives each instance's MAC its fixed
 address and sends no reply to any other MAC.
 """
 
+from ._cell import CellDhcp, dhcp_hostname
 from ._errors import DhcpError
 from ._files import Binding, Lease, read_leases
 from ._server import DhcpServer
 
-__all__ = ["Binding", "DhcpError", "DhcpServer", "Lease", "read_leases"]
+__all__ = [
+    "Binding",
+    "CellDhcp",
+    "DhcpError",
+    "DhcpServer",
+    "Lease",
+    "dhcp_hostname",
+    "read_leases",
+]

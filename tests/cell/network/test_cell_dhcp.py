@@ -1,0 +1,237 @@
+"""
+CellDhcp: the Cell's DHCP bindings follow its journalled instances.
+"""
+
+import ipaddress
+
+import attrs
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from nano.cell.network import CellDhcp, DhcpError, dhcp_hostname
+from nano.cell.network._cell import SYNC_TIMEOUT, wanted_bindings
+
+NETWORK = {
+    "address": "10.213.7.10",
+    "prefix": 24,
+    "gateway": "10.213.7.1",
+    "dns": ["10.213.7.1"],
+    "provider": "dhcp",
+}
+
+
+@attrs.frozen
+class FakeInstance:
+    """The fields of a journalled instance that CellDhcp reads."""
+
+    id: str
+    name: str = "group.web-1"
+    mac: str | None = "52:54:00:00:00:01"
+    state: str = "running"
+    network: dict | None = None
+
+
+def instance(number, **network):
+    """Build an instance on 10.213.7.<10 + number>, or as ``network`` sets."""
+    values = {**NETWORK, "address": f"10.213.7.{10 + number}", **network}
+    return FakeInstance(
+        id=f"i{number}",
+        name=f"group.web-{number}",
+        mac=f"52:54:00:00:00:{number:02x}",
+        network=values,
+    )
+
+
+class FakeServer:
+    """A DhcpServer that records the calls CellDhcp makes."""
+
+    def __init__(self, reactor, bridge, directory, network, fail=None):
+        self.bridge = bridge
+        self.directory = directory
+        self.network = ipaddress.IPv4Network(network)
+        self.fail = fail
+        self.calls = []
+        self.reading = None
+
+    def start(self):
+        if self.fail is not None:
+            raise self.fail
+        self.calls.append("start")
+
+    def set_bindings(self, bindings, gateway, dns):
+        self.calls.append(("bind", bindings, gateway, tuple(dns)))
+        self.reading = Deferred()
+        return self.reading
+
+    def stop(self):
+        self.calls.append("stop")
+        return succeed(None)
+
+
+class HostnameTests(SynchronousTestCase):
+    """dhcp_hostname turns instance names into DNS labels."""
+
+    def test_names(self):
+        """The group prefix goes and other characters become hyphens."""
+        cases = {
+            "group.web-1": "web-1",
+            "Web_Server 2": "web-server-2",
+            "a.b.c": "b-c",
+            "x" * 70: "x" * 63,
+            "__": None,
+        }
+        for name, expected in cases.items():
+            self.assertEqual(dhcp_hostname(name), expected, name)
+
+
+class WantedBindingsTests(SynchronousTestCase):
+    """wanted_bindings picks the instances DHCP serves."""
+
+    def test_dhcp_instances_only(self):
+        """Instances without a MAC, network or dhcp provider are left out."""
+        instances = [
+            instance(1),
+            attrs.evolve(instance(2), mac=None),
+            attrs.evolve(instance(3), network=None),
+            instance(4, provider="cloudinit"),
+            attrs.evolve(instance(5), state="deleting"),
+        ]
+        network, bindings, gateway, dns, skipped = wanted_bindings(instances)
+        self.assertEqual(network, ipaddress.IPv4Network("10.213.7.0/24"))
+        self.assertEqual(
+            bindings, {"52:54:00:00:00:01": ("10.213.7.11", "web-1")}
+        )
+        self.assertEqual(gateway, "10.213.7.1")
+        self.assertEqual(dns, ("10.213.7.1",))
+        self.assertEqual(skipped, [])
+
+    def test_none(self):
+        """With no DHCP instance there is no network."""
+        self.assertEqual(wanted_bindings([]), (None, {}, None, (), []))
+
+    def test_other_network_skipped(self):
+        """An instance outside the network most use is skipped."""
+        instances = [
+            instance(1),
+            instance(2),
+            instance(3, address="10.213.9.3"),
+        ]
+        network, bindings, _, _, skipped = wanted_bindings(instances)
+        self.assertEqual(str(network), "10.213.7.0/24")
+        self.assertEqual(len(bindings), 2)
+        self.assertEqual(skipped, ["i3"])
+
+
+class CellDhcpTests(SynchronousTestCase):
+    """CellDhcp starts, changes, moves and stops its server."""
+
+    def setUp(self):
+        self.clock = Clock()
+        self.instances = []
+        self.servers = []
+        self.fail = None
+        self.dhcp = CellDhcp(
+            self.clock, "br0", "/dhcp", lambda: self.instances, self.make
+        )
+
+    def make(self, reactor, bridge, directory, network):
+        server = FakeServer(reactor, bridge, directory, network, self.fail)
+        self.servers.append(server)
+        return server
+
+    def test_no_dhcp_no_server(self):
+        """Without DHCP instances no dnsmasq is started."""
+        self.successResultOf(self.dhcp.sync())
+        self.assertEqual(self.servers, [])
+
+    def test_start_and_bind(self):
+        """The first DHCP instance starts dnsmasq, then binds it."""
+        self.instances = [instance(1)]
+        syncing = self.dhcp.sync()
+        server = self.servers[0]
+        self.assertEqual(
+            server.network,
+            ipaddress.IPv4Network(NETWORK["address"] + "/24", strict=False),
+        )
+        self.assertEqual(server.calls[0], "start")
+        self.assertEqual(
+            server.calls[1],
+            (
+                "bind",
+                {"52:54:00:00:00:01": ("10.213.7.11", "web-1")},
+                "10.213.7.1",
+                ("10.213.7.1",),
+            ),
+        )
+        self.assertNoResult(syncing)
+        server.reading.callback(None)
+        self.successResultOf(syncing)
+
+    def test_change_reuses_server(self):
+        """A second instance changes the bindings of the same server."""
+        self.instances = [instance(1)]
+        self.dhcp.sync()
+        self.instances = [instance(1), instance(2)]
+        self.dhcp.sync()
+        self.assertEqual(len(self.servers), 1)
+        self.assertEqual(len(self.servers[0].calls[-1][1]), 2)
+
+    def test_last_instance_stops_server(self):
+        """With the last DHCP instance gone dnsmasq stops."""
+        self.instances = [instance(1)]
+        self.dhcp.sync()
+        self.instances = []
+        self.successResultOf(self.dhcp.sync())
+        self.assertEqual(self.servers[0].calls[-1], "stop")
+        self.assertIsNone(self.dhcp.server)
+
+    def test_new_network_moves_server(self):
+        """Instances in another network get a server for that range."""
+        self.instances = [instance(1)]
+        self.dhcp.sync()
+        self.instances = [instance(1, address="10.213.9.5", gateway=None)]
+        self.dhcp.sync()
+        self.assertEqual(self.servers[0].calls[-1], "stop")
+        self.assertEqual(str(self.servers[1].network), "10.213.9.0/24")
+        self.assertEqual(self.servers[1].calls[1][2], None)
+
+    def test_start_failure(self):
+        """A bridge that cannot serve fails the sync; the next retries."""
+        self.instances = [instance(1)]
+        self.fail = DhcpError("bridge br0 not found")
+        failure = self.failureResultOf(self.dhcp.sync(), DhcpError)
+        self.assertEqual(failure.getErrorMessage(), "bridge br0 not found")
+        self.assertIsNone(self.dhcp.server)
+        self.fail = None
+        self.dhcp.sync()
+        self.assertEqual(self.servers[1].calls[0], "start")
+
+    def test_timeout(self):
+        """A dnsmasq that never reads the bindings fails the sync in time."""
+        self.instances = [instance(1)]
+        syncing = self.dhcp.sync()
+        self.clock.advance(SYNC_TIMEOUT)
+        failure = self.failureResultOf(syncing, DhcpError)
+        self.assertIn(
+            "did not read the new DHCP bindings within",
+            failure.getErrorMessage(),
+        )
+
+    def test_start_service_logs_failure(self):
+        """A Cell whose bridge cannot serve still starts."""
+        self.instances = [instance(1)]
+        self.fail = DhcpError("bridge br0 not found")
+        with capturedLogs() as events:
+            self.dhcp.startService()
+        self.assertTrue(self.dhcp.running)
+        errors = [e["error"] for e in events if "error" in e]
+        self.assertEqual(errors, ["bridge br0 not found"])
+
+    def test_stop_service(self):
+        """Stopping the service stops dnsmasq."""
+        self.instances = [instance(1)]
+        self.dhcp.startService()
+        self.successResultOf(self.dhcp.stopService())
+        self.assertEqual(self.servers[0].calls[-1], "stop")
