@@ -19,6 +19,7 @@ from ._book import InstanceBook
 from ._handlers import InstanceHandlers
 from ._image_cache import ImageCache
 from ._lifecycle import Lifecycle
+from ._media import MediaHandler
 from ._modify import ModifyHandler
 from ._reporter import StatusReporter
 from ._settings import load_cell_settings
@@ -133,6 +134,8 @@ def assemble(
     service.session = session
     handlers.register(session)
     ModifyHandler(handlers).register(session)
+    handlers.media = MediaHandler(handlers)
+    handlers.media.register(session)
     reporter = StatusReporter(
         clock,
         host,

@@ -110,6 +110,9 @@ class InstanceHandlers:
         self._console_directory = console_directory
         self._ready = ready
         self.images = images
+        #: The :class:`~nano.cell._media.MediaHandler`, set by the Cell's
+        #: assembly.
+        self.media = None
 
     def register(self, session):
         """Handle the instance requests that arrive on ``session``."""
@@ -117,7 +120,9 @@ class InstanceHandlers:
             CreateInstanceRequest, self._handler(self.create, with_peer=True)
         )
         session.handle(DeleteInstanceRequest, self._handler(self.delete))
-        session.handle(StartInstanceRequest, self._handler(self.start))
+        session.handle(
+            StartInstanceRequest, self._handler(self.start, with_peer=True)
+        )
         session.handle(StopInstanceRequest, self._handler(self.stop))
         session.handle(GetInstanceStatusRequest, self._handler(self.status))
 
@@ -456,10 +461,15 @@ class InstanceHandlers:
 
     # Start, stop, status
 
-    async def start(self, request):
-        """Start a stopped instance."""
+    async def start(self, request, peer=None):
+        """
+        Start a stopped instance; with ``from_media``, boot it from that
+        media image (see :class:`~nano.cell._media.MediaHandler`).
+        """
         instance = self._require(request.instance_id)
         self._require_state(instance, ("stopped", "running"), "start")
+        if request.from_media is not None:
+            return await self.media.start_from_media(instance, request, peer)
         guest = await self._require_guest(instance)
         with contextlib.suppress(DomainRunning):
             await guest.start()
@@ -570,6 +580,7 @@ class _Preview:
         self.cores = request.cores
         self.memory = request.memory
         self.mac = request.mac
+        self.media = None
         for field, value in _device_fields(devices).items():
             setattr(self, field, value)
 

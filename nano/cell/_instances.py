@@ -20,8 +20,9 @@ _DEVICE_FIELDS = dict(
     )
 )
 _TARGET_PREFIXES = {"virtio": "vd", "scsi": "sd", "sata": "sd", "ide": "hd"}
-#: IDE has two buses of two devices each, so four disks at most.
-_MAX_IDE_DISKS = 4
+#: IDE has two buses of two devices each, and the CD-ROM drive takes
+#: one of the four, so three disks at most.
+_MAX_IDE_DISKS = 3
 
 
 class InvalidInstance(ValueError):
@@ -111,6 +112,8 @@ def domain_spec(instance, settings, volume_paths, console_log):
         console_log=console_log,
         graphics_listen=settings.vnc_listen,
         title=instance.name,
+        cdrom=instance.media,
+        cdrom_index=len(volume_paths),
     )
 
 
@@ -121,7 +124,8 @@ def check_disk_count(devices, count):
     if devices.disk_bus == "ide" and count > _MAX_IDE_DISKS:
         raise InvalidInstance(
             f"invalid disks: {count} disks on the ide bus, which takes at "
-            f"most {_MAX_IDE_DISKS}; use fewer disks or another template"
+            f"most {_MAX_IDE_DISKS} besides the CD-ROM drive; use fewer "
+            "disks or another template"
         )
     if count > 26:
         raise InvalidInstance(
@@ -163,6 +167,7 @@ def describe(instance):
         "mac": instance.mac,
         "image": instance.image,
         "stop_reason": instance.stop_reason,
+        "media": instance.media_image,
     }
 
 

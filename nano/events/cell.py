@@ -1,6 +1,6 @@
 """
-A Cell's own events: the instances it hosts, their volumes and their
-power state.
+A Cell's own events: the instances it hosts, their volumes, their
+power state and the media in their CD-ROM drives.
 
 A Cell's journal is read through :data:`CELL_EVENTS`. Every event's
 aggregate id is the instance id. Creation and deletion are journalled
@@ -133,3 +133,22 @@ class InstanceDeleteFailed(Event):
 @CELL_EVENTS.event("InstanceDeleted")
 class InstanceDeleted(Event):
     """The instance's domain and volumes are gone."""
+
+
+@CELL_EVENTS.event("MediaInserted")
+class MediaInserted(Event):
+    """
+    A media image is in the instance's CD-ROM drive, replacing what was
+    there; journalled before libvirt is changed.
+
+    :ivar path: the ISO file in the Cell's image cache.
+    :ivar image: the media image's id on Core.
+    """
+
+    path: str = attrs.field(validator=require_str)
+    image: str = attrs.field(validator=require_str)
+
+
+@CELL_EVENTS.event("MediaEjected")
+class MediaEjected(Event):
+    """The instance's CD-ROM drive is empty."""

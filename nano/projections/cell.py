@@ -19,6 +19,8 @@ from nano.events.cell import (
     InstanceLost,
     InstanceStarted,
     InstanceStopped,
+    MediaEjected,
+    MediaInserted,
     VolumeCreated,
     VolumeDeleted,
 )
@@ -37,6 +39,8 @@ class Instance:
         ``lost``.
     :ivar stop_reason: why it last stopped, or ``None``.
     :ivar task_id: the Core task that created it.
+    :ivar media: the ISO file in its CD-ROM drive, or ``None``.
+    :ivar media_image: the id on Core of that media image, or ``None``.
     """
 
     id: str
@@ -56,6 +60,8 @@ class Instance:
     volumes: tuple = ()
     stop_reason: str | None = None
     task_id: str | None = None
+    media: str | None = None
+    media_image: str | None = None
 
 
 @attrs.frozen
@@ -133,12 +139,19 @@ _EDITS = {
     InstanceDeleting: lambda d, e: _change(d, e, state="deleting"),
     InstanceDeleteFailed: lambda d, e: _change(d, e, state=e.state),
     InstanceDeleted: _remove,
+    MediaInserted: lambda d, e: _change(
+        d, e, media=e.path, media_image=e.image
+    ),
+    MediaEjected: lambda d, e: _change(d, e, media=None, media_image=None),
 }
 
 _FIELDS = {
     field.name: field for field in attrs.fields(Instance) if field.name != "id"
 }
 _TUPLES = ("disks", "volumes")
+#: Fields added after version 1 snapshots were first written: a
+#: snapshot without them takes their defaults.
+_LATER_FIELDS = frozenset({"media", "media_image"})
 
 
 class CellProjection(Projection):
@@ -201,7 +214,9 @@ class CellProjection(Projection):
 
 
 def _instance(id_, value) -> Instance:
-    if not isinstance(value, Mapping) or set(value) != set(_FIELDS):
+    if not isinstance(value, Mapping) or not (
+        set(_FIELDS) - _LATER_FIELDS <= set(value) <= set(_FIELDS)
+    ):
         raise SnapshotFormatError(
             f"instance {id_!r} in the cell snapshot does not have the "
             f"fields {sorted(_FIELDS)}"

@@ -265,6 +265,26 @@ def _vcpus(root, maximum):
     return int(vcpu.get("current", vcpu.text))
 
 
+def _change_media(root, update):
+    """Put the source of ``update`` in the CD-ROM drive of its target."""
+    target = update.find("target").get("dev")
+    for disk in root.iter("disk"):
+        if disk.find("target").get("dev") != target:
+            continue
+        if disk.get("device") != "cdrom":
+            break
+        for source in disk.findall("source"):
+            disk.remove(source)
+        source = update.find("source")
+        if source is not None:
+            disk.insert(1, ET.fromstring(ET.tostring(source)))
+        return
+    raise libvirtError(
+        f"invalid argument: target {target} is no CD-ROM drive",
+        VIR_ERR_INVALID_ARG,
+    )
+
+
 def _kib(element):
     """Read a libvirt memory element in KiB; libvirt's default unit."""
     unit = element.get("unit", "KiB")
@@ -491,10 +511,17 @@ class FakeDomain:
         return [self._state, max_kib, kib, _vcpus(root, maximum=False), 0]
 
     def updateDeviceFlags(self, device_xml, flags):
-        """Update the graphics device's password; nothing else."""
+        """
+        Update the graphics device's password, or the media in a CD-ROM
+        drive; nothing else.
+        """
         if flags & VIR_DOMAIN_AFFECT_LIVE and not self.isActive():
             raise _not_running()
         update = ET.fromstring(device_xml)
+        if update.tag == "disk" and update.get("device") == "cdrom":
+            for root in self._definitions(flags):
+                _change_media(root, update)
+            return 0
         for root in self._definitions(flags):
             graphics = root.find("devices/graphics")
             if update.tag != "graphics" or graphics is None:

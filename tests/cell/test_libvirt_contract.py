@@ -8,6 +8,7 @@ Both run with the real reactor, the real libvirt thread and, for
 """
 
 import uuid as uuid_module
+import xml.etree.ElementTree as ET
 from threading import get_ident
 
 import pytest
@@ -24,6 +25,7 @@ from nano.cell.libvirt import (
     HypervisorError,
     InvalidDomainXML,
     LifecycleEvent,
+    with_media,
 )
 from nano.testing.fake_libvirt import FakeLibvirt
 
@@ -70,7 +72,10 @@ async def _remove(host, names):
 
 
 def domain_xml(name, uuid=None):
-    """A test-driver domain with a disk, a NIC and a VNC password."""
+    """
+    A test-driver domain with a disk, an empty CD-ROM drive, a NIC and a
+    VNC password.
+    """
     uuid_element = f"<uuid>{uuid}</uuid>" if uuid else ""
     return f"""<domain type='test'>
       <name>{name}</name>{uuid_element}
@@ -80,6 +85,9 @@ def domain_xml(name, uuid=None):
         <disk type='file' device='disk'>
           <source file='/var/tmp/{name}.qcow2'/>
           <target dev='vda' bus='virtio'/>
+        </disk>
+        <disk type='file' device='cdrom'>
+          <target dev='hdc' bus='ide'/><readonly/>
         </disk>
         <interface type='bridge'>
           <source bridge='br0'/><mac address='{MAC}'/>
@@ -354,6 +362,47 @@ class TestConfiguration:
         assert interface.tx_drops >= 0
 
 
+class TestMedia:
+    """Redefinition and the CD-ROM drive."""
+
+    @pytest_twisted.ensureDeferred
+    async def test_redefine_for_next_start(self, host):
+        """A redefinition changes the next start, not the running domain."""
+        guest = await define(host)
+        await guest.start()
+        definition = await guest.xml(secure=True, inactive=True)
+        await guest.redefine(with_media(definition, ISO, True))
+        assert "cdrom" not in _boots(await guest.xml())
+        assert _boots(await guest.xml(inactive=True)) == ["cdrom", "hd"]
+        assert ISO in await guest.xml(inactive=True)
+        assert "pw345678" in await guest.xml(secure=True, inactive=True)
+
+    @pytest_twisted.ensureDeferred
+    async def test_redefine_other_uuid(self, host):
+        """A redefinition with another domain's UUID is rejected."""
+        guest = await define(host)
+        other = domain_xml(guest.name, str(uuid_module.uuid4()))
+        with pytest.raises(InvalidDomainXML, match="redefine failed"):
+            await guest.redefine(other)
+
+    @pytest_twisted.ensureDeferred
+    async def test_change_media(self, host):
+        """
+        Media goes into the drive of a stopped domain. The test driver of
+        libvirt 9.0 has no virDomainUpdateDeviceFlags and reports it;
+        real QEMU is covered by the Cell's QEMU tests.
+        """
+        guest = await define(host)
+        if host.uri.startswith("test:"):
+            with pytest.raises(HypervisorError, match="not supported"):
+                await guest.change_media(ISO)
+            return
+        await guest.change_media(ISO)
+        assert ISO in await guest.xml(inactive=True)
+        await guest.change_media(None)
+        assert ISO not in await guest.xml(inactive=True)
+
+
 class TestThreads:
     """libvirt calls leave the reactor thread; events come back to it."""
 
@@ -379,6 +428,13 @@ class TestThreads:
         await events.wait_for(guest.name, LifecycleEvent.DEFINED)
         assert threads
         assert set(threads) == {get_ident()}
+
+
+ISO = "/var/tmp/contract.iso"
+
+
+def _boots(xml):
+    return [boot.get("dev") for boot in ET.fromstring(xml).iter("boot")]
 
 
 def _quotes(xml):

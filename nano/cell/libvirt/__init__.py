@@ -28,6 +28,7 @@ from ._errors import (
 from ._events import DomainEvent
 from ._guest import BlockStats, Guest, GuestInfo, InterfaceStats
 from ._host import DomainStatus, Host, NodeInfo
+from ._media import NoCdromDrive, cdrom_device_xml, with_media
 from ._templates import DEFAULT_TEMPLATES, DeviceSet, SystemTemplate
 from ._thread import LibvirtThread
 
@@ -53,9 +54,12 @@ __all__ = [
     "InvalidDomainXML",
     "LibvirtThread",
     "LifecycleEvent",
+    "NoCdromDrive",
     "NodeInfo",
     "Qos",
     "SystemTemplate",
+    "cdrom_device_xml",
     "domain_xml",
     "generate_password",
+    "with_media",
 ]

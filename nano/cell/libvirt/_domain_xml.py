@@ -24,6 +24,11 @@ MAX_VNC_PASSWORD = 8  # VNC authentication uses an 8-byte DES key
 CPU_SHARES = {"high": 2000, "medium": 1000, "low": 500}
 
 _DISK_TARGETS = {"virtio": "vda", "scsi": "sda", "sata": "sda", "ide": "hda"}
+_TARGET_PREFIXES = {"virtio": "vd", "scsi": "sd", "sata": "sd", "ide": "hd"}
+#: The CD-ROM drive's bus for each disk bus. VirtIO has no CD-ROM
+#: device, so VirtIO templates get an IDE drive, which the pc machine
+#: type always has.
+CDROM_BUSES = {"virtio": "ide", "scsi": "scsi", "sata": "sata", "ide": "ide"}
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _INTERFACE_NAME = re.compile(r"^[^\s/:]{1,15}$")
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
@@ -228,6 +233,12 @@ class DomainSpec:
     :ivar machine: the QEMU machine type.
     :ivar relabel: whether libvirt changes file owners so QEMU can open
         them; turn it off only when the files are readable by QEMU's user.
+    :ivar cdrom: absolute path of the ISO in the CD-ROM drive, or
+        ``None`` for an empty drive. Every domain has the drive, so that
+        media can be inserted later.
+    :ivar cdrom_index: the drive's position on its bus, after the disks
+        that share the bus: its target is ``hdc`` for position 2.
+    :ivar boot_cdrom: boot from the CD-ROM first, then the system disk.
     """
 
     name: str = attrs.field(validator=_check_name)
@@ -257,6 +268,11 @@ class DomainSpec:
     qos: Qos = attrs.field(factory=Qos)
     machine: str = "pc"
     relabel: bool = True
+    cdrom: str | None = attrs.field(
+        default=None, validator=_check_absolute_path
+    )
+    cdrom_index: int = 1
+    boot_cdrom: bool = False
 
     def __attrs_post_init__(self):
         if self.console == "file" and self.console_log is None:
@@ -299,6 +315,8 @@ def _text(parent, tag, text, **attributes):
 def _add_os(root, spec):
     os_element = ET.SubElement(root, "os")
     _text(os_element, "type", "hvm", arch="x86_64", machine=spec.machine)
+    if spec.boot_cdrom:
+        ET.SubElement(os_element, "boot", dev="cdrom")
     ET.SubElement(os_element, "boot", dev="hd")
     features = ET.SubElement(root, "features")
     ET.SubElement(features, "acpi")
@@ -311,6 +329,7 @@ def _add_os(root, spec):
 
 def _add_devices(devices, spec):
     _add_disk(devices, spec)
+    devices.append(cdrom_element(spec.devices.disk_bus, spec))
     _add_controllers(devices, spec.devices)
     if spec.bridge is not None:
         _add_interface(devices, spec)
@@ -341,8 +360,31 @@ def _add_disk(devices, spec):
                 _text(iotune, tag, str(value))
 
 
+def cdrom_target(disk_bus, index):
+    """
+    Return the CD-ROM drive's ``(target device, bus)`` for a template's
+    disk bus, at position ``index`` on the drive's bus.
+    """
+    bus = CDROM_BUSES[disk_bus]
+    if bus != disk_bus:
+        index = 2  # hdc: the secondary IDE master, where a lone drive goes
+    return _TARGET_PREFIXES[bus] + chr(ord("a") + index), bus
+
+
+def cdrom_element(disk_bus, spec):
+    """Build the read-only CD-ROM ``<disk>`` of ``spec``."""
+    disk = ET.Element("disk", type="file", device="cdrom")
+    ET.SubElement(disk, "driver", name="qemu", type="raw")
+    if spec.cdrom is not None:
+        ET.SubElement(disk, "source", file=spec.cdrom)
+    target, bus = cdrom_target(disk_bus, spec.cdrom_index)
+    ET.SubElement(disk, "target", dev=target, bus=bus)
+    ET.SubElement(disk, "readonly")
+    return disk
+
+
 def _add_controllers(devices, device_set):
-    if device_set.disk_bus == "scsi":
+    if device_set.disk_bus == "scsi":  # the disks and the CD-ROM drive
         ET.SubElement(
             devices, "controller", type="scsi", index="0", model="virtio-scsi"
         )

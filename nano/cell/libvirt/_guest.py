@@ -8,7 +8,13 @@ import attrs
 
 from ._constants import DomainState, domain_state
 from ._domain_xml import check_graphics_password
-from ._errors import DomainNotRunning, DomainRunning, HypervisorError
+from ._errors import (
+    DomainNotRunning,
+    DomainRunning,
+    HypervisorError,
+    InvalidDomainXML,
+)
+from ._media import NoCdromDrive, cdrom_device_xml
 
 # libvirt flag values (libvirt-domain.h)
 _AFFECT_LIVE = 1
@@ -180,6 +186,29 @@ class Guest:
             expiry,
         )
 
+    def redefine(self, domain_xml):
+        """
+        Replace the domain's persistent definition, used from its next
+        start; a running domain keeps running as it was started.
+
+        :param domain_xml: the new definition, with this domain's UUID.
+        :raises InvalidDomainXML: the XML names another UUID, or libvirt
+            rejected it.
+        """
+        return self._host.call(
+            "redefine", self.name, _redefine, self.uuid, domain_xml
+        )
+
+    def change_media(self, path):
+        """
+        Put the ISO at ``path`` in the CD-ROM drive, or empty the drive
+        for ``None``: in the definition, and in the running domain too.
+
+        :raises HypervisorError: the domain has no CD-ROM drive, or
+            libvirt failed.
+        """
+        return self._call("change the media of", _change_media, path)
+
     def block_stats(self, device):
         """
         Read a disk's :class:`BlockStats`.
@@ -302,6 +331,24 @@ def _set_graphics_password(domain, password, expiry):
         graphics.set("passwdValidTo", expiry)
     flags = _AFFECT_CONFIG | (_AFFECT_LIVE if domain.isActive() else 0)
     domain.updateDeviceFlags(ET.tostring(graphics, encoding="unicode"), flags)
+
+
+def _redefine(connection, uuid, domain_xml):
+    found = ET.fromstring(domain_xml).findtext("uuid", "").lower()
+    if found != uuid:
+        raise InvalidDomainXML(
+            f"redefine failed: the XML has UUID {found!r}, not {uuid}"
+        )
+    connection.defineXML(domain_xml)
+
+
+def _change_media(domain, path):
+    try:
+        device = cdrom_device_xml(domain.XMLDesc(0), path)
+    except NoCdromDrive as error:
+        raise HypervisorError(str(error), domain.name()) from None
+    flags = _AFFECT_CONFIG | (_AFFECT_LIVE if domain.isActive() else 0)
+    domain.updateDeviceFlags(device, flags)
 
 
 def _block_stats(domain, device):
