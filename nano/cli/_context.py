@@ -1,4 +1,4 @@
-"""What every ``nano`` command gets: the API client and output mode."""
+"""The state every ``nano`` command gets: API client and output mode."""
 
 import attrs
 import click

@@ -63,8 +63,8 @@ def upload(context, file, name, media, owner, group, description):
 
 
 def _forget(context, collection, image_id):
-    # A record without a file is useless: remove it, but keep the upload's
-    # error as the one the user sees.
+    # A record without a file cannot be used, so delete it, and report
+    # the upload's error rather than this one.
     try:
         context.client.call("DELETE", path_of(collection, image_id))
     except CliError as error:

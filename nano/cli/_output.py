@@ -1,4 +1,4 @@
-"""How the ``nano`` client prints results: tables, fields or raw JSON."""
+"""Output of the ``nano`` client: tables, fields or raw JSON."""
 
 import json
 

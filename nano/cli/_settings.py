@@ -1,5 +1,5 @@
 """
-Where the ``nano`` client finds Core's API and its credentials: command
+The ``nano`` client's API address and credentials, taken from command
 options first, then environment variables, then Core's ``api.cfg``.
 """
 

@@ -1,6 +1,6 @@
 """
 The ``nano`` client's HTTP layer against small loopback servers: signed
-requests, streamed uploads, and errors that say where it tried.
+requests, streamed uploads, and errors that name the address tried.
 """
 
 import hashlib
@@ -130,7 +130,7 @@ def test_reply_without_envelope(server):
 
 
 def test_connection_refused_names_address():
-    """With nothing listening, the error says where and how to change it."""
+    """With nothing listening, the error names the address and the fix."""
     port = free_port()
     with pytest.raises(CliError) as raised:
         client_for(port).call("GET", "/compute_pools/")

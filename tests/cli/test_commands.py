@@ -148,20 +148,24 @@ def test_guest_life(nano, pool_with_cell, needs_qemu):
 
 
 def test_guest_create_without_wait(nano, pool_with_cell, needs_qemu):
-    """Without --wait, create prints the id Core accepted at once."""
+    """Without --wait, create prints the id; guest wait then waits."""
     output = ok(
         placed(nano, "guest", "create", "quick", "--pool", pool_with_cell)
     )
     assert output.startswith("creating guest quick: id ")
     guest_id = output.split()[-1]
-    wait_until(
-        lambda: json.loads(ok(nano("--json", "guest", "show", guest_id)))[
-            "created"
-        ],
-        30,
-        "the guest to be created",
-    )
+
+    waited = ok(nano("guest", "wait", guest_id, "--timeout", "60"))
+    assert waited == f"created guest quick: id {guest_id}\n"
+    shown = json.loads(ok(nano("--json", "guest", "show", guest_id)))
+    assert shown["created"] is True
     ok(nano("guest", "delete", guest_id))
+
+
+def test_guest_wait_unknown(nano):
+    """Waiting for an unknown guest fails with Core's 404 message."""
+    error = failed(nano("guest", "wait", "f" * 32))
+    assert "f" * 32 in error
 
 
 def test_guest_bad_size_rejected(nano):
@@ -186,7 +190,7 @@ def test_unknown_guest_is_not_found(nano):
 
 
 def test_connection_refused(nano):
-    """A wrong address says where the client tried and how to set it."""
+    """A wrong address names where the client tried and how to set it."""
     result = nano("--api", "127.0.0.1:1", "pool", "list")
     error = failed(result)
     assert "http://127.0.0.1:1" in error

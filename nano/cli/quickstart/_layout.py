@@ -1,4 +1,4 @@
-"""Where the quick start keeps its files, and the settings of a run."""
+"""The quick start's file layout, and the settings of a run."""
 
 import ipaddress
 import json
@@ -14,7 +14,7 @@ SETTINGS_FILE = "quickstart.json"
 @attrs.frozen
 class Settings:
     """
-    What one quick start runs with; saved in its state directory, so
+    The settings of a quick start, saved in its state directory so
     that ``stop`` and a second run use the same bridge and ports.
 
     :ivar bridge_address: the bridge's IPv4 address with its prefix,

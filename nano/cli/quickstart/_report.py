@@ -1,4 +1,4 @@
-"""How the quick start reports its steps and failures."""
+"""Step reports and errors of the quick start."""
 
 import sys
 import time
@@ -7,7 +7,7 @@ import click
 
 
 class QuickstartError(Exception):
-    """A step failed; the message says what and what to do."""
+    """A failed step; the message names what failed and the fix."""
 
 
 class Steps:

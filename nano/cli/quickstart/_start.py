@@ -278,7 +278,7 @@ def _create_guest(steps, settings, nano, image_id):
     ]
 
     # The scheduler places nothing on a Cell above 80 % CPU load, which a
-    # busy 2-core machine reaches for seconds at a time: try again.
+    # busy host can exceed for seconds at a time, so try again.
     def placed():
         completed = nano.attempt(*arguments)
         if completed.returncode == 0:
