@@ -25,6 +25,7 @@ setup(
         "automat>=22.10",
         "orjson>=3.10",
         "libvirt-python>=9.0",
+        "multipart>=1.2",
         # cloud-init seed ISOs: the ISO writer, the YAML documents, and
         # SHA-512 crypt password hashes (libpass is the maintained fork
         # of passlib and installs as the passlib package).

@@ -10,7 +10,8 @@ The scheme, as Nano 1.x clients compute it:
    value of each, both escaped) and joined by ``&``. Then come the signed
    headers as ``name:value\\n`` each, in the order listed, and that list
    itself (``a;b;c``). The last is the hex SHA-256 of the body, or of
-   nothing for GET, HEAD and OPTIONS.
+   nothing for GET, HEAD and OPTIONS, and for a streamed upload, whose
+   body the server only has once the signature is checked.
 2. The string to sign is ``Nano-HMAC-SHA256``, the ``Nano-Date`` header,
    the scope and the hex SHA-256 of the canonical request, joined by
    newlines.
@@ -106,18 +107,22 @@ def _canonical_query(query: str) -> str:
     )
 
 
-def _payload_hash(request: Request) -> str:
-    if request.method.upper() in _BODYLESS_METHODS:
+def _payload_hash(request: Request, streamed: bool) -> str:
+    if streamed or request.method.upper() in _BODYLESS_METHODS:
         return _EMPTY_SHA256
     return hashlib.sha256(request.body).hexdigest()
 
 
-def canonical_request(request: Request, signed_headers: list[str]) -> str:
+def canonical_request(
+    request: Request, signed_headers: list[str], streamed: bool = False
+) -> str:
     """
     Return the canonical form of a request for the given header names.
 
     A listed header that the request lacks contributes nothing, as in
     Nano 1.x.
+
+    :param streamed: the body is a streamed upload, signed as empty.
     """
     headers = "".join(
         f"{name}:{request.headers[name].strip(' ')}\n"
@@ -130,7 +135,7 @@ def canonical_request(request: Request, signed_headers: list[str]) -> str:
             _canonical_query(request.query),
             headers,
             ";".join(signed_headers),
-            _payload_hash(request),
+            _payload_hash(request, streamed),
         ]
     )
 
@@ -141,9 +146,10 @@ def compute_signature(
     date: str,
     scope: str,
     api_key: str,
+    streamed: bool = False,
 ) -> str:
     """Return the hex signature of a request, as Nano 1.x computes it."""
-    canonical = canonical_request(request, signed_headers).encode()
+    canonical = canonical_request(request, signed_headers, streamed).encode()
     string_to_sign = "\n".join(
         [METHOD, date, scope, hashlib.sha256(canonical).hexdigest()]
     )
@@ -154,7 +160,11 @@ def compute_signature(
 
 
 def sign(
-    request: Request, api_id: str, api_key: str, now: datetime
+    request: Request,
+    api_id: str,
+    api_key: str,
+    now: datetime,
+    streamed: bool = False,
 ) -> dict[str, str]:
     """
     Sign a request as the Nano 1.x FrontEnd does.
@@ -163,6 +173,8 @@ def sign(
     ``Content-Type`` when there is a body, and the Nano headers.
 
     :param now: the current time, timezone-aware.
+    :param streamed: the request uploads a file as its body, which is
+        signed as an empty body but keeps its ``Content-Type`` signed.
     :return: the headers to add: ``Nano-Date``, ``Nano-Scope`` and
         ``Nano-Authorization``.
     """
@@ -174,11 +186,17 @@ def sign(
         "nano-scope": scope,
     }
     names = ["host", "content-type", "nano-session", "nano-date", "nano-scope"]
-    if not request.body or request.method.upper() in _BODYLESS_METHODS:
+    has_body = bool(request.body) or streamed
+    if not has_body or request.method.upper() in _BODYLESS_METHODS:
         names.remove("content-type")
     names = [name for name in names if name in headers]
     signature = compute_signature(
-        attrs.evolve(request, headers=headers), names, date, scope, api_key
+        attrs.evolve(request, headers=headers),
+        names,
+        date,
+        scope,
+        api_key,
+        streamed,
     )
     return {
         DATE_HEADER: date,
@@ -266,12 +284,15 @@ def verify(
     credentials: Mapping[str, str],
     now: datetime,
     max_skew: timedelta = MAX_CLOCK_SKEW,
+    streamed: bool = False,
 ) -> str:
     """
     Check a request's signature.
 
     :param credentials: API key by API id.
     :param now: the server's current time, timezone-aware.
+    :param streamed: the request is a streamed upload, whose signature
+        covers an empty body.
     :return: the API id that signed the request.
     :raises SignatureError: naming what is wrong and how to fix it.
     """
@@ -298,6 +319,7 @@ def verify(
         date,
         authorization.scope,
         api_key,
+        streamed,
     )
     if not hmac.compare_digest(expected, authorization.signature):
         raise SignatureError(

@@ -5,8 +5,10 @@ signatures, served by Klein.
 
 from ._app import PREFIX, CoreAPI, new_id
 from ._envelope import ApiError
+from ._uploads import api_site
 from .cells import cell_routes
 from .guests import serve_guests
+from .images import serve_images
 from .pools import pool_routes
 from .status import status_routes
 from .templates import template_routes
@@ -14,7 +16,7 @@ from .zone import zone_routes
 
 
 def build_api(
-    live, credentials, clock, make_id=new_id, cluster=None
+    live, credentials, clock, make_id=new_id, cluster=None, images=None
 ) -> CoreAPI:
     """
     Return the API with every route Core serves.
@@ -24,6 +26,8 @@ def build_api(
     :param clock: an ``IReactorTime``.
     :param cluster: the :class:`~nano.core._cluster.Cluster` of connected
         Cells, or ``None`` for one that has no fabric session.
+    :param images: the :class:`~nano.core.images.Images` store, or
+        ``None`` for an API without image routes.
     """
     api = CoreAPI(live, credentials, clock, make_id, cluster)
     api.add_routes(pool_routes(api))
@@ -32,7 +36,17 @@ def build_api(
     api.add_routes(zone_routes(api))
     api.add_routes(status_routes(api))
     serve_guests(api)
+    if images is not None:
+        serve_images(api, images)
     return api
 
 
-__all__ = ["PREFIX", "ApiError", "CoreAPI", "build_api", "new_id"]
+__all__ = [
+    "PREFIX",
+    "ApiError",
+    "CoreAPI",
+    "api_site",
+    "build_api",
+    "new_id",
+    "serve_images",
+]

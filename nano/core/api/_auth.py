@@ -23,16 +23,25 @@ def signed_request(request, body: bytes) -> Request:
     )
 
 
-def authenticate(request, body: bytes, credentials, clock) -> str:
+def authenticate(
+    request, body: bytes, credentials, clock, streamed: bool = False
+) -> str:
     """
     Verify a request's signature against the server's clock.
 
     :param credentials: API key by API id.
+    :param streamed: the request is a streamed upload, signed with an
+        empty body (see :func:`nano.signing.sign`).
     :return: the API id that signed the request.
     :raises ApiError: 401, with the reason the signature was rejected.
     """
     now = datetime.fromtimestamp(clock.seconds(), UTC)
     try:
-        return verify(signed_request(request, body), credentials, now)
+        return verify(
+            signed_request(request, body),
+            credentials,
+            now,
+            streamed=streamed,
+        )
     except SignatureError as error:
         raise ApiError(401, str(error)) from None
