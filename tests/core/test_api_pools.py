@@ -5,6 +5,7 @@ from api_helpers import HOST, ApiTestCase
 from nano.signing import Request
 
 POOLS = "/api/v1/compute_pools/"
+ADDRESS_POOLS = "/api/v1/address_pools/"
 
 
 class PoolTests(ApiTestCase):
@@ -15,6 +16,13 @@ class PoolTests(ApiTestCase):
         reply = self.call("POST", POOLS + name, body)
         self.assert_ok(reply, "")
         return reply
+
+    def address_pools(self, *names):
+        for name in names:
+            reply = self.call(
+                "POST", ADDRESS_POOLS + name, {"gateway": "10.213.7.1"}
+            )
+            self.assert_ok(reply, "")
 
     def test_create_defaults(self):
         """A pool created with no body uses local storage, no address
@@ -35,6 +43,7 @@ class PoolTests(ApiTestCase):
 
     def test_create_with_settings(self):
         """Storage, network and failover are stored as given."""
+        self.address_pools("nat-1")
         self.create(
             "fast",
             {"storage": "nfs-1", "network": "nat-1", "failover": True},
@@ -46,6 +55,7 @@ class PoolTests(ApiTestCase):
 
     def test_create_is_journalled(self):
         """A created pool is in a fresh load of the journal."""
+        self.address_pools("net")
         self.create("a", {"network": "net"})
         self.assertEqual(self.reloaded_state().pools["a"].network, "net")
 
@@ -86,6 +96,7 @@ class PoolTests(ApiTestCase):
 
     def test_create_existing(self):
         """Creating a pool that exists gets 409 and changes nothing."""
+        self.address_pools("first", "second")
         self.create("a", {"network": "first"})
         reply = self.call("POST", POOLS + "a", {"network": "second"})
         self.assert_error(reply, 409, "compute pool 'a' already exists")
@@ -131,6 +142,19 @@ class PoolTests(ApiTestCase):
             reply = self.call("POST", POOLS + "p", body)
             self.assert_error(reply, 400, fragment)
 
+    def test_unknown_network(self):
+        """A network that names no address pool gets 400, on create and
+        on modify."""
+        reply = self.call("POST", POOLS + "a", {"network": "nat-9"})
+        self.assert_error(
+            reply, 400, "invalid network 'nat-9': no such address pool"
+        )
+        self.assertNotIn("a", self.live.current.state.pools)
+        self.create("a")
+        reply = self.call("PUT", POOLS + "a", {"network": "nat-9"})
+        self.assert_error(reply, 400, "POST /api/v1/address_pools/nat-9")
+        self.assertIsNone(self.reloaded_state().pools["a"].network)
+
     def test_get_missing(self):
         """Getting an unknown pool gets 404."""
         reply = self.call("GET", POOLS + "nope")
@@ -138,6 +162,7 @@ class PoolTests(ApiTestCase):
 
     def test_modify(self):
         """Modify changes the given fields and keeps the others."""
+        self.address_pools("net")
         self.create("a", {"storage": "nfs", "network": "net"})
         reply = self.call("PUT", POOLS + "a", {"failover": True})
         self.assert_ok(reply, "")
@@ -211,6 +236,7 @@ class PoolTests(ApiTestCase):
     def test_concurrent_change_rejected(self):
         """A second change to a pool while the first is being written
         gets 409."""
+        self.address_pools("x")
         first = self._unsettled_create("a")
         second = self.call("POST", POOLS + "a", {"network": "x"})
         self.assert_error(second, 409, "another change to compute pool 'a'")

@@ -13,6 +13,7 @@ from nano.projections import CoreProjection, LiveProjection
 
 POOLS = "/api/v1/compute_pools/"
 CELLS = "/api/v1/compute_pool_cells/"
+ADDRESS_POOLS = "/api/v1/address_pools/"
 
 
 class ClusterTests(ClusterTestCase):
@@ -133,6 +134,7 @@ class ClusterTests(ClusterTestCase):
 
     def test_added_cell_gets_pool(self):
         """Adding a connected Cell to a pool sends it ComputePoolReady."""
+        self.call("POST", ADDRESS_POOLS + "net-1", {"gateway": "10.213.7.1"})
         self.assert_ok(
             self.call("POST", POOLS + "p", {"network": "net-1"}), ""
         )
@@ -179,6 +181,7 @@ class ClusterTests(ClusterTestCase):
         cell = self.add_cell("cell-a")
         self.call("POST", CELLS + "p/cell-a")
         self.advance(1)
+        self.call("POST", ADDRESS_POOLS + "net-2", {"gateway": "10.213.7.1"})
         self.call("PUT", POOLS + "p", {"network": "net-2"})
         self.advance(1)
         self.assertEqual([p.network for p in cell.pools], [None, "net-2"])

@@ -3,8 +3,10 @@ Core's REST API: the Nano v1 routes, response envelope and request
 signatures, served by Klein.
 """
 
+from .._addresses import Addresses
 from ._app import PREFIX, CoreAPI, new_id
 from ._envelope import ApiError
+from .address_pools import address_pool_routes
 from ._uploads import api_site
 from .cells import cell_routes
 from .guests import serve_guests
@@ -35,6 +37,8 @@ def build_api(
     api.add_routes(template_routes(api))
     api.add_routes(zone_routes(api))
     api.add_routes(status_routes(api))
+    api.addresses = Addresses(live, clock)
+    api.add_routes(address_pool_routes(api, api.addresses))
     serve_guests(api)
     if images is not None:
         serve_images(api, images)

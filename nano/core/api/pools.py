@@ -104,10 +104,11 @@ class PoolRoutes:
         _check_create_only(fields)
         if pool in self.api.state.pools:
             raise conflict(f"compute pool {pool!r} already exists")
+        self._check_network(settings["network"])
         event = ComputePoolCreated(
             aggregate_id=pool, time=self.api.now(), **settings
         )
-        return self._record(pool, event)
+        return self._record(pool, event, settings["network"])
 
     def modify(self, body, pool):
         """
@@ -126,10 +127,12 @@ class PoolRoutes:
         enabled = current.enabled
         if "enable" in fields:
             enabled = boolean(fields, "enable")
+        if "network" in fields:
+            self._check_network(settings["network"])
         event = ComputePoolModified(
             aggregate_id=pool, time=self.api.now(), enabled=enabled, **settings
         )
-        recorded = self._record(pool, event)
+        recorded = self._record(pool, event, settings["network"])
         return recorded.addCallback(self._modified, pool)
 
     def _modified(self, reply, pool):
@@ -156,8 +159,25 @@ class PoolRoutes:
             raise not_found(f"compute pool {name!r} not found")
         return pool
 
-    def _record(self, pool, event):
-        recorded = self.api.record([f"compute pool {pool!r}"], event)
+    def _check_network(self, network) -> None:
+        """
+        :raises ApiError: 400, ``network`` names no address pool.
+        """
+        if network is None or network in self.api.state.addresses.pools:
+            return
+        raise bad_request(
+            f"invalid network {network!r}: no such address pool; create it "
+            f"with POST /api/v1/address_pools/{network}, or list them with "
+            "GET /api/v1/address_pools/"
+        )
+
+    def _record(self, pool, event, network=None):
+        # With the address pool's key, a deletion of that pool fails with
+        # 409 while this change is being written.
+        keys = [f"compute pool {pool!r}"]
+        if network is not None:
+            keys.append(f"address pool {network!r}")
+        recorded = self.api.record(keys, event)
         return recorded.addCallback(lambda _: "")
 
 
