@@ -127,3 +127,26 @@ class GuestAutoStartChanged(Event):
     """
 
     auto_start: bool = attrs.field(validator=require_bool)
+
+
+@CORE_EVENTS.event("GuestAuthChanged")
+class GuestAuthChanged(Event):
+    """
+    A guest's administrator or password changed, before its Cell is asked
+    to rebuild the guest's cloud-init seed; a refusal is undone by
+    another of these with the old values.
+
+    ``admin_secret`` is the password in plain text, because
+    ``GET /guests/<id>/auth`` returns it as Nano 1.x does. Whoever can
+    read Core's journal files can read it, so keep Core's data directory
+    readable by root only.
+
+    :ivar admin_name: the administrator's user name, or None for none
+        recorded (only as the undo of a guest's first change).
+    :ivar admin_secret: the password, or None likewise.
+    """
+
+    admin_name: str | None = attrs.field(validator=require_optional_str)
+    admin_secret: str | None = attrs.field(
+        validator=require_optional_str, repr=False
+    )

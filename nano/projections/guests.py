@@ -4,7 +4,8 @@ Core's guests, folded from the guest events of Core's journal.
 A guest goes ``creating`` (its create saga runs), then ``created``, or
 ``failed`` (the saga was cut short and its rollback runs) and then
 ``rolled back`` (nothing of it is left on its Cell). Its name, cores,
-memory and autostart may change after. A deleted guest is forgotten.
+memory, autostart and administrator credentials may change after. A
+deleted guest is forgotten.
 """
 
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from pyrsistent import PMap, pmap
 from nano.events import Event
 from nano.events.core import CORE_EVENTS
 from nano.events.guests import (
+    GuestAuthChanged,
     GuestAutoStartChanged,
     GuestCoresChanged,
     GuestCreated,
@@ -48,6 +50,9 @@ class Guest:
     :ivar mac: the NIC's MAC address, or None for a guest created before
         Core chose one.
     :ivar image: the id of the disk image it was created from, or None.
+    :ivar admin_name: the administrator's user name in its cloud-init
+        seed, or None when none was recorded.
+    :ivar admin_secret: that administrator's password, or None.
     """
 
     id: str
@@ -68,6 +73,8 @@ class Guest:
     error: str | None = None
     mac: str | None = None
     image: str | None = None
+    admin_name: str | None = None
+    admin_secret: str | None = attrs.field(default=None, repr=False)
 
 
 _CONFIG_FIELDS = (
@@ -139,6 +146,15 @@ def _auto_start_changed(guests: PMap, event) -> PMap:
     return _changed(guests, event, auto_start=event.auto_start)
 
 
+def _auth_changed(guests: PMap, event) -> PMap:
+    return _changed(
+        guests,
+        event,
+        admin_name=event.admin_name,
+        admin_secret=event.admin_secret,
+    )
+
+
 def _deleted(guests: PMap, event) -> PMap:
     return guests.discard(event.aggregate_id)
 
@@ -158,6 +174,7 @@ class GuestProjection(Projection):
         GuestCoresChanged: _cores_changed,
         GuestMemoryChanged: _memory_changed,
         GuestAutoStartChanged: _auto_start_changed,
+        GuestAuthChanged: _auth_changed,
         GuestDeleted: _deleted,
     }
     snapshot_version = 1

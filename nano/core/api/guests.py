@@ -508,6 +508,7 @@ def serve_guests(api):
     journal shows unfinished.
     """
     from .._guests import Guests
+    from .guest_auth import serve_guest_auth
     from .instances import instance_routes
 
     image_reference = getattr(api, "image_reference", None)
@@ -517,5 +518,6 @@ def serve_guests(api):
     api.guests = guests
     add_routes(api, guest_routes(api, guests))
     add_routes(api, instance_routes(api, guests))
+    serve_guest_auth(api, guests)
     guests.resume()
     return guests

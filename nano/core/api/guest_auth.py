@@ -1,0 +1,228 @@
+"""
+A guest's administrator credentials: ``GET`` and ``PUT
+/api/v1/guests/<id>/auth``, with ``{"user", "password"}`` as in Nano 1.x.
+
+A change is journalled as :class:`~nano.events.guests.GuestAuthChanged`,
+then sent to the guest's Cell, which rebuilds the guest's cloud-init
+seed ISO. If the Cell fails, the old credentials are journalled back
+and the client gets the Cell's message. The password is stored and
+returned in plain text, as Nano 1.x does: anyone with API credentials
+for the guest, or read access to Core's journal, can read it.
+"""
+
+import re
+import secrets
+import string
+
+from twisted.internet.defer import DeferredLock, maybeDeferred
+from twisted.logger import Logger
+
+from nano.events.guests import GuestAuthChanged
+from nano.messages import ModifyInstanceRequest
+from nano.projections.guests import CREATED
+
+from .._guests import CellUnavailable
+from ._envelope import ApiError, bad_request, conflict, not_found
+from ._fields import check_keys, parse_object
+from .guests import add_routes, cell_error
+
+#: The Linux user name rule of Debian's and RHEL's useradd, at most
+#: 32 characters (the utmp limit).
+USER_PATTERN = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+MAX_PASSWORD = 256
+PASSWORD_LENGTH = 12
+# Letters and digits without 0/O/o and 1/l/I, which are easily misread.
+_ALPHABET = "".join(
+    c for c in string.ascii_letters + string.digits if c not in "0Oo1lI"
+)
+
+
+def generate_password(length=PASSWORD_LENGTH) -> str:
+    """Generate a random password with the :mod:`secrets` module."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def check_user(value) -> str:
+    """
+    Return ``value`` if it is a Linux user name.
+
+    :raises ApiError: 400, naming the value and the rule.
+    """
+    if not isinstance(value, str) or not USER_PATTERN.fullmatch(value):
+        raise bad_request(
+            f"invalid user {value!r}: must be a Linux user name, 1 to 32 "
+            "lower-case letters, digits, '_' or '-', starting with a "
+            "letter or '_'"
+        )
+    return value
+
+
+def check_password(value) -> str:
+    """
+    Return ``value`` if it is 1 to 256 characters without control
+    characters.
+
+    :raises ApiError: 400, with a message that does not show the value.
+    """
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_PASSWORD:
+        raise bad_request(
+            f"invalid password: must be a string of 1 to {MAX_PASSWORD} "
+            "characters, or left out for a random one"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise bad_request(
+            "invalid password: must not contain control characters such "
+            "as newlines or tabs"
+        )
+    return value
+
+
+class GuestAuth:
+    """
+    Changes of guests' credentials, each journalled and then applied by
+    the guest's Cell. Changes to one guest run one at a time, so that an
+    undo restores the values the change replaced.
+
+    :param guests: Core's :class:`~nano.core._guests.Guests`.
+    """
+
+    log = Logger()
+
+    def __init__(self, guests):
+        self.guests = guests
+        self._locks: dict[str, DeferredLock] = {}
+
+    def change(self, guest, user: str, password: str):
+        """
+        Journal ``user`` and ``password`` for ``guest``, then send them
+        to its Cell.
+
+        :raises CellUnavailable: at once, with nothing journalled.
+        :return: a Deferred that fails as the Cell's request did.
+        """
+        self.guests.peer(guest)
+        lock = self._locks.setdefault(guest.id, DeferredLock())
+        changed = lock.run(self._change, guest.id, user, password)
+        return changed.addBoth(self._forget_lock, guest.id, lock)
+
+    def _change(self, guest_id, user, password):
+        guest = self.guests.state[guest_id]
+        old = (guest.admin_name, guest.admin_secret)
+        task_id = self.guests.make_id()
+        recorded = self._record(guest_id, task_id, user, password)
+        message = ModifyInstanceRequest(
+            task_id=task_id,
+            instance_id=guest_id,
+            admin_name=user,
+            admin_secret=password,
+        )
+
+        def send(_):
+            sent = maybeDeferred(self.guests.request, guest, message)
+            return sent.addErrback(self._undo, guest_id, task_id, old)
+
+        return recorded.addCallback(send)
+
+    def _record(self, guest_id, task_id, user, password):
+        return self.guests.record(
+            GuestAuthChanged(
+                aggregate_id=guest_id,
+                time=self.guests.now(),
+                task_id=task_id,
+                admin_name=user,
+                admin_secret=password,
+            )
+        )
+
+    def _undo(self, failure, guest_id, task_id, old):
+        self.log.warn(
+            "Cell rejected new credentials of guest {guest}: {error}; "
+            "recording the old ones again",
+            guest=guest_id,
+            error=failure.getErrorMessage(),
+        )
+        undone = self._record(guest_id, task_id, *old)
+        return undone.addCallback(lambda _: failure)
+
+    def _forget_lock(self, result, guest_id, lock):
+        if not lock.locked and not lock.waiting:
+            self._locks.pop(guest_id, None)
+        return result
+
+
+class GuestAuthRoutes:
+    """The handlers of ``/guests/<id>/auth``."""
+
+    def __init__(self, api, guests):
+        self.api = api
+        self.guests = guests
+        self.auth = GuestAuth(guests)
+
+    def get(self, body, guest_id, query):
+        """Return the guest's administrator and password."""
+        guest = self._existing(guest_id)
+        if guest.admin_name is None:
+            raise conflict(
+                f"guest {guest_id} has no administrator credentials "
+                "recorded: set them with PUT /api/v1/guests/<id>/auth"
+            )
+        return {"user": guest.admin_name, "password": guest.admin_secret}
+
+    def put(self, body, guest_id, query):
+        """
+        Set the guest's administrator and password. A missing user keeps
+        the current one or takes the template's administrator. A missing
+        password gets a random one.
+        """
+        fields = parse_object(body)
+        check_keys(fields, ("user", "password"))
+        guest = self._existing(guest_id)
+        user = check_user(fields.get("user", self._default_user(guest)))
+        password = fields.get("password") or generate_password()
+        check_password(password)
+        if guest.status != CREATED:
+            raise conflict(
+                f"guest {guest_id} is not created (it is {guest.status}); "
+                "change it once GET /api/v1/guests/<id> shows it created"
+            )
+        try:
+            changed = self.auth.change(guest, user, password)
+        except CellUnavailable as error:
+            raise ApiError(
+                503, f"{error}; retry once it has reconnected"
+            ) from None
+        changed.addErrback(self._cell_failed, guest)
+        return changed.addCallback(
+            lambda _: {"user": user, "password": password}
+        )
+
+    def _default_user(self, guest) -> str:
+        if guest.admin_name is not None:
+            return guest.admin_name
+        template = self.api.state.templates.get(guest.template)
+        return "root" if template is None else template.admin
+
+    def _existing(self, guest_id):
+        guest = self.guests.state.get(guest_id)
+        if guest is None:
+            raise not_found(f"guest {guest_id!r} not found")
+        return guest
+
+    def _cell_failed(self, failure, guest):
+        error = cell_error(guest, failure)
+        if error is None:
+            return failure
+        raise error
+
+
+def serve_guest_auth(api, guests) -> GuestAuthRoutes:
+    """Serve ``/guests/<id>/auth`` of ``api`` over ``guests``."""
+    routes = GuestAuthRoutes(api, guests)
+    add_routes(
+        api,
+        [
+            ("GET", "/guests/<guest_id>/auth", routes.get, 200),
+            ("PUT", "/guests/<guest_id>/auth", routes.put, 200),
+        ],
+    )
+    return routes

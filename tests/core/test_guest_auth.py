@@ -1,0 +1,190 @@
+"""
+Tests of GET and PUT /guests/<id>/auth: the administrator credentials
+that go into a guest's cloud-init seed, with fake Cells.
+"""
+
+from pathlib import Path
+
+from cluster_helpers import CORE_ADDRESS
+from guest_helpers import GuestTestCase
+
+from nano.events import read_lines, verify
+from nano.events.core import CORE_EVENTS
+from nano.events.guests import GuestAuthChanged
+from nano.messages import ModifyInstanceRequest
+from nano.projections import LiveProjection, fold
+from nano.projections.core import CoreProjection
+from nano.projections.guests import Guest, GuestProjection
+
+
+class GuestAuthTests(GuestTestCase):
+    """The auth routes over a created guest ``g1`` on ``Cell_1``."""
+
+    def setUp(self):
+        super().setUp()
+        self.cell = self.add_instance_cell("Cell_1")
+        self.create(auto_start=False)
+        self.advance(1)
+
+    def tearDown(self):
+        # The fake Cell's session logs the errors it replies.
+        self.flushLoggedErrors(RuntimeError)
+        super().tearDown()
+
+    def put(self, body, guest_id="g1"):
+        return self.call("PUT", f"/api/v1/guests/{guest_id}/auth", body)
+
+    def get(self, guest_id="g1"):
+        return self.call("GET", f"/api/v1/guests/{guest_id}/auth")
+
+    def modify_requests(self):
+        return [
+            m for m in self.cell.received if type(m) is ModifyInstanceRequest
+        ]
+
+    def journalled(self):
+        return [
+            (event.admin_name, event.admin_secret)
+            for _, event in self.journal.read()
+            if type(event) is GuestAuthChanged
+        ]
+
+    def test_put_then_get(self):
+        """PUT journals and sends the credentials, and GET returns them."""
+        body = {"user": "nano", "password": "Secret-42"}
+        self.assert_ok(self.put(body), body)
+        self.assert_ok(self.get(), body)
+        (request,) = self.modify_requests()
+        self.assertEqual(request.admin_name, "nano")
+        self.assertEqual(request.admin_secret, "Secret-42")
+        self.assertIsNone(request.cores)
+        self.assertEqual(self.journalled(), [("nano", "Secret-42")])
+
+    def test_random_password(self):
+        """A missing password gets a random 12-character one."""
+        reply = self.put({"user": "nano"})
+        self.assert_ok(reply)
+        password = reply.data["password"]
+        self.assertEqual(len(password), 12)
+        self.assertTrue(password.isalnum())
+        (request,) = self.modify_requests()
+        self.assertEqual(request.admin_secret, password)
+        self.assertNotEqual(
+            self.put({"user": "nano"}).data["password"], password
+        )
+
+    def test_default_user(self):
+        """A missing user is the template's administrator, then kept."""
+        self.assert_ok(self.put({"password": "first-one"}))
+        self.assertEqual(self.get().data["user"], "root")
+        self.assert_ok(self.put({"user": "ops", "password": "x1"}))
+        reply = self.put({})
+        self.assertEqual(reply.data["user"], "ops")
+
+    def test_get_before_any_put(self):
+        """A guest with no credentials recorded gets a 409 naming PUT."""
+        self.assert_error(
+            self.get(), 409, "no administrator credentials", "PUT"
+        )
+
+    def test_unknown_guest(self):
+        """Both routes give a 404 for an unknown guest."""
+        self.assert_error(self.get("g9"), 404, "guest 'g9' not found")
+        self.assert_error(self.put({}, "g9"), 404, "guest 'g9' not found")
+
+    def test_invalid_fields(self):
+        """Invalid users and passwords get a 400, and nothing is sent."""
+        cases = [
+            ({"user": "Root"}, "invalid user 'Root': must be a Linux user"),
+            ({"user": 7}, "invalid user 7"),
+            ({"password": "a\nb"}, "must not contain control characters"),
+            ({"password": "x" * 257}, "1 to 256 characters"),
+            ({"password": 12345678}, "invalid password"),
+            ({"name": "root"}, "unknown field 'name'"),
+        ]
+        for body, fragment in cases:
+            self.assert_error(self.put(body), 400, fragment)
+        self.assertEqual(self.modify_requests(), [])
+        self.assertEqual(self.journalled(), [])
+
+    def test_password_not_in_error(self):
+        """A rejected password is not repeated in the error."""
+        reply = self.put({"password": "secret\tvalue"})
+        self.assertNotIn("secret", reply.message)
+
+    def test_cell_refusal_is_undone(self):
+        """A change the Cell fails gets a 409, and the old values return."""
+        self.assert_ok(self.put({"user": "nano", "password": "old-one"}))
+        self.cell.fail["ModifyInstanceRequest"] = "no seed ISO"
+        reply = self.put({"user": "ops", "password": "new-one"})
+        self.assert_error(
+            reply, 409, "Cell Cell_1 rejected the request", "no seed ISO"
+        )
+        self.assert_ok(self.get(), {"user": "nano", "password": "old-one"})
+        self.assertEqual(
+            self.journalled(),
+            [("nano", "old-one"), ("ops", "new-one"), ("nano", "old-one")],
+        )
+
+    def test_cell_unavailable(self):
+        """With the Cell away, PUT gets a 503 and journals nothing."""
+        self.cell.stop()
+        self.advance(30)
+        reply = self.put({"user": "nano", "password": "pw-1"})
+        self.assert_error(reply, 503, "not connected")
+        self.assertEqual(self.journalled(), [])
+
+    def test_kept_across_restart(self):
+        """A restarted Core reads the credentials back from its journal."""
+        self.assert_ok(self.put({"user": "nano", "password": "Secret-42"}))
+        self.api.guests.stop()
+        self.network.detach(CORE_ADDRESS)
+        self.live = LiveProjection(CoreProjection(), self.journal)
+        self.start_core()
+        self.assert_ok(self.get(), {"user": "nano", "password": "Secret-42"})
+
+    def test_secret_not_in_repr(self):
+        """The password shows in no repr of the event or the guest."""
+        self.assert_ok(self.put({"user": "nano", "password": "Secret-42"}))
+        [event] = [
+            e for _, e in self.journal.read() if type(e) is GuestAuthChanged
+        ]
+        guest = self.api.guests.state["g1"]
+        self.assertIsInstance(guest, Guest)
+        self.assertNotIn("Secret-42", repr(event))
+        self.assertNotIn("Secret-42", repr(guest))
+
+
+SAMPLE = Path(__file__).parents[1] / "events" / "samples"
+SAMPLE = SAMPLE / "core-guest-auth-v1"
+
+
+def test_sample_journal_folds():
+    """A frozen journal of GuestAuthChanged v1 folds to the last values."""
+    assert verify(SAMPLE, CORE_EVENTS) == []
+    pairs = [
+        (line.seq, CORE_EVENTS.decode(line.record, f"{line.path}"))
+        for line in read_lines(SAMPLE)
+    ]
+    guests = fold(GuestProjection(), pairs).state
+    guest = guests["6f1d2c3b-0000-4000-8000-000000000004"]
+    assert guest.admin_name == "nano"
+    assert guest.admin_secret == "Secret-42"
+    assert guest.status == "created"
+
+
+def test_snapshot_keeps_credentials():
+    """A guests snapshot keeps the credentials, and old ones load."""
+    projection = GuestProjection()
+    pairs = [
+        (line.seq, CORE_EVENTS.decode(line.record, f"{line.path}"))
+        for line in read_lines(SAMPLE)
+    ]
+    state = fold(projection, pairs).state
+    written = projection.to_json(state)
+    assert projection.from_json(written) == state
+    for fields in written["guests"].values():
+        del fields["admin_name"], fields["admin_secret"]
+    [old] = projection.from_json(written).values()
+    assert old.admin_name is None
+    assert old.admin_secret is None
