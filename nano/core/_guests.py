@@ -39,6 +39,8 @@ from nano.messages import (
     TEMPLATE_KEYS,
     CreateInstanceRequest,
     DeleteInstanceRequest,
+    EjectMediaRequest,
+    InsertMediaRequest,
     ModifyInstanceRequest,
     StartInstanceRequest,
 )
@@ -59,6 +61,9 @@ from ._scheduler import Demand, select_cell
 CREATE_TIMEOUT = 120.0
 #: Seconds Core waits for a Cell to start, stop or delete an instance.
 POWER_TIMEOUT = 30.0
+#: Seconds Core waits for a request that makes the Cell download an
+#: image first: an estimate for images of a few GiB on a LAN.
+DOWNLOAD_TIMEOUT = 600.0
 #: The errors of a request to which a Cell did not, or could not, reply.
 CELL_ERRORS = (
     PeerClosed,
@@ -290,7 +295,8 @@ class Guests:
             mac=guest.mac,
             from_image=self._disk_image(guest),
         )
-        created = self.request(guest, message, CREATE_TIMEOUT)
+        timeout = CREATE_TIMEOUT if guest.image is None else DOWNLOAD_TIMEOUT
+        created = self.request(guest, message, timeout)
         return created.addCallback(self._listed, guest)
 
     def _disk_image(self, guest) -> dict | None:
@@ -313,13 +319,45 @@ class Guests:
             cell.replace_instances(instances)
         return reply
 
-    def start_instance(self, guest, task_id=None) -> Deferred:
-        """Ask the guest's Cell to start its instance."""
+    def start_instance(self, guest, task_id=None, media=None) -> Deferred:
+        """
+        Ask the guest's Cell to start its instance, booting from the
+        media image ``media`` (an id) if given.
+
+        :raises ImageUnavailable: at once, for an unusable media image.
+        """
+        reference = None
+        if media is not None:
+            reference = self.image_reference("media", media)
         message = StartInstanceRequest(
-            task_id=task_id or guest.task_id, instance_id=guest.id
+            task_id=task_id or guest.task_id,
+            instance_id=guest.id,
+            from_media=reference,
         )
-        started = self.request(guest, message)
+        timeout = POWER_TIMEOUT if media is None else DOWNLOAD_TIMEOUT
+        started = self.request(guest, message, timeout)
         return started.addCallback(self.note_state, guest)
+
+    def insert_media(self, guest, media: str) -> Deferred:
+        """
+        Ask the guest's Cell to put a media image (an id) in its
+        instance's CD-ROM drive.
+
+        :raises ImageUnavailable: at once, for an unusable media image.
+        """
+        message = InsertMediaRequest(
+            task_id=self.make_id(),
+            instance_id=guest.id,
+            media=self.image_reference("media", media),
+        )
+        return self.request(guest, message, DOWNLOAD_TIMEOUT)
+
+    def eject_media(self, guest) -> Deferred:
+        """Ask the guest's Cell to empty its instance's CD-ROM drive."""
+        message = EjectMediaRequest(
+            task_id=self.make_id(), instance_id=guest.id
+        )
+        return self.request(guest, message)
 
     def note_state(self, reply, guest):
         """Set the instance state a Cell replied in its Cell's list."""

@@ -13,8 +13,12 @@ from nano.messages import (
     CreateInstanceResponse,
     DeleteInstanceRequest,
     DeleteInstanceResponse,
+    EjectMediaRequest,
+    EjectMediaResponse,
     GetInstanceStatusRequest,
     GetInstanceStatusResponse,
+    InsertMediaRequest,
+    InsertMediaResponse,
     ModifyInstanceRequest,
     ModifyInstanceResponse,
     StartInstanceRequest,
@@ -49,6 +53,8 @@ class InstanceCell(FakeCell):
             StopInstanceRequest: self._stop,
             GetInstanceStatusRequest: self._status,
             ModifyInstanceRequest: self._modify,
+            InsertMediaRequest: self._insert,
+            EjectMediaRequest: self._eject,
         }
         for message_type, handler in handlers.items():
             self.session.handle(message_type, self._checked(handler))
@@ -89,7 +95,27 @@ class InstanceCell(FakeCell):
         )
 
     def _start(self, message):
+        if message.from_media is not None:
+            self._media(message.instance_id, message.from_media["id"])
         return self._power(message, "running", StartInstanceResponse)
+
+    def _insert(self, message):
+        self._media(message.instance_id, message.media["id"])
+        return InsertMediaResponse(
+            task_id=message.task_id, instance_id=message.instance_id
+        )
+
+    def _eject(self, message):
+        self._media(message.instance_id, None)
+        return EjectMediaResponse(
+            task_id=message.task_id, instance_id=message.instance_id
+        )
+
+    def _media(self, instance_id, media):
+        instance = self.hosted.get(instance_id)
+        if instance is None:
+            raise KeyError(f"no instance {instance_id}")
+        instance["media"] = media
 
     def _stop(self, message):
         state = "running" if message.reboot else "stopped"

@@ -169,3 +169,84 @@ class GuestFromImageTests(GuestTestCase):
         data = self.guest("g1")
         self.assertEqual(data["created"], False)
         self.assertIn("disk image was deleted", data["error"])
+
+
+class InstanceMediaTests(GuestTestCase):
+    """Start from media, insert and eject, through the instance routes."""
+
+    def setUp(self):
+        super().setUp()
+        self.cell = self.add_instance_cell("Cell_1")
+        self.images = FakeImages()
+        self.images.add("media", "iso1")
+        self.api.guests.image_reference = self.images
+        self.create(auto_start=False)
+        self.advance(1)
+
+    def tearDown(self):
+        # The fake Cell's session logs the errors it replies.
+        self.flushLoggedErrors(RuntimeError, KeyError)
+        super().tearDown()
+
+    def status(self):
+        """Return the data of GET /instances/g1."""
+        reply = self.call("GET", "/api/v1/instances/g1")
+        self.assert_ok(reply)
+        return reply.data
+
+    def test_start_from_media(self):
+        """The Cell gets the media reference with the start."""
+        body = {"from_media": True, "source": "iso1"}
+        self.assert_ok(self.call("POST", "/api/v1/instances/g1", body))
+        request = self.cell.received[-1]
+        self.assertEqual(request.type_name, "StartInstanceRequest")
+        self.assertEqual(request.from_media["id"], "iso1")
+        self.assertEqual(request.from_media["kind"], "media")
+        self.assertEqual(self.status()["media_source"], "iso1")
+
+    def test_plain_start_has_no_media(self):
+        """A start without from_media sends no media."""
+        body = {"from_media": False, "source": "iso1"}
+        self.assert_ok(self.call("POST", "/api/v1/instances/g1", body))
+        self.assertIsNone(self.cell.received[-1].from_media)
+
+    def test_insert_and_eject(self):
+        """Insert and eject reach the Cell and show in the status."""
+        self.assertEqual(self.status()["media_attached"], False)
+        body = {"source": "iso1", "type": 0}
+        self.assert_ok(self.call("POST", "/api/v1/instances/g1/media", body))
+        self.assertEqual(self.cell.received[-1].media["id"], "iso1")
+        data = self.status()
+        self.assertEqual(data["media_attached"], True)
+        self.assertEqual(data["media_source"], "iso1")
+        self.assert_ok(self.call("DELETE", "/api/v1/instances/g1/media"))
+        self.assertEqual(self.cell.received[-1].type_name, "EjectMediaRequest")
+        self.assertEqual(self.status()["media_attached"], False)
+
+    def test_unknown_media_rejected(self):
+        """An unknown media image is a 400, and nothing is sent."""
+        sent = len(self.cell.received)
+        reply = self.call(
+            "POST", "/api/v1/instances/g1/media", {"source": "nope"}
+        )
+        self.assert_error(reply, 400, "invalid source", "'nope'")
+        body = {"from_media": True, "source": "nope"}
+        reply = self.call("POST", "/api/v1/instances/g1", body)
+        self.assert_error(reply, 400, "invalid source")
+        self.assertEqual(len(self.cell.received), sent)
+
+    def test_insert_checks_fields(self):
+        """Insert needs a source and takes only media type 0."""
+        reply = self.call("POST", "/api/v1/instances/g1/media", {})
+        self.assert_error(reply, 400, "source")
+        body = {"source": "iso1", "type": 1}
+        reply = self.call("POST", "/api/v1/instances/g1/media", body)
+        self.assert_error(reply, 400, "invalid type 1")
+
+    def test_cell_error_is_conflict(self):
+        """A Cell that fails the insert gets a 409 with its message."""
+        self.cell.fail["InsertMediaRequest"] = "no CD-ROM drive"
+        reply = self.call(
+            "POST", "/api/v1/instances/g1/media", {"source": "iso1"}
+        )
+        self.assert_error(reply, 409, "no CD-ROM drive")

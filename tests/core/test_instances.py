@@ -49,10 +49,16 @@ class InstanceTests(GuestTestCase):
         reply = self.call("DELETE", "/api/v1/instances/g1", {"halt": True})
         self.assert_error(reply, 400, "unknown field 'halt'")
 
-    def test_boot_from_media_rejected(self):
-        """A boot from media is rejected as not supported."""
+    def test_boot_from_media_needs_source(self):
+        """A boot from media without a source is rejected."""
         reply = self.call("POST", "/api/v1/instances/g1", {"from_media": True})
-        self.assert_error(reply, 400, "invalid from_media true")
+        self.assert_error(reply, 400, "missing field 'source'")
+
+    def test_boot_from_network_rejected(self):
+        """A boot from the network is rejected as not supported."""
+        body = {"from_network": True}
+        reply = self.call("POST", "/api/v1/instances/g1", body)
+        self.assert_error(reply, 400, "invalid from_network true")
 
     def test_cell_rejection_conflict(self):
         """An error from the Cell gets a 409 with its message."""

@@ -4,19 +4,23 @@ guest, asked of its Cell.
 
 ``GET`` reads the instance's status from the Cell, ``POST`` starts it
 and ``DELETE`` stops it, or restarts it with ``reboot``; ``force`` cuts
-the power rather than asking the guest OS through ACPI.
+the power rather than asking the guest OS through ACPI. ``POST`` with
+``{"from_media": true, "source": <media image id>}`` boots it from that
+ISO. ``/instances/<id>/media`` inserts (``POST {"source"}``) and ejects
+(``DELETE``) the ISO in the instance's CD-ROM drive.
 """
 
 from nano.messages import GetInstanceStatusRequest, StopInstanceRequest
 from nano.projections.guests import CREATED
 
-from .._guests import CellUnavailable
+from .._guests import CellUnavailable, ImageUnavailable
 from ._envelope import ApiError, bad_request, conflict, not_found
-from ._fields import boolean, check_keys, parse_object
+from ._fields import boolean, check_keys, parse_object, text
 from .guests import cell_error, guest_json
 
 START_FIELDS = ("from_media", "from_network", "source")
 STOP_FIELDS = ("reboot", "force")
+INSERT_FIELDS = ("source", "type")
 
 
 def instance_routes(api, guests):
@@ -29,6 +33,8 @@ def instance_routes(api, guests):
         ("GET", "/instances/<guest_id>", routes.status, 200),
         ("POST", "/instances/<guest_id>", routes.start, 200),
         ("DELETE", "/instances/<guest_id>", routes.stop, 200),
+        ("POST", "/instances/<guest_id>/media", routes.insert_media, 200),
+        ("DELETE", "/instances/<guest_id>/media", routes.eject_media, 200),
     ]
 
 
@@ -53,24 +59,49 @@ class InstanceRoutes:
         data = guest_json(guest, state == "running", system)
         data["state"] = state
         data["cpu_time"] = reply.cpu_time
+        media = reply.instance.get("media")
+        data["media_attached"] = media is not None
+        data["media_source"] = media or ""
         return data
 
     def start(self, body, guest_id, query):
-        """Start a stopped instance."""
+        """Start a stopped instance, from a media image if asked."""
         fields = parse_object(body)
         check_keys(fields, START_FIELDS)
-        for key in ("from_media", "from_network"):
-            if key in fields and boolean(fields, key):
-                raise bad_request(
-                    f"invalid {key} true: booting from media or the "
-                    "network is not supported yet; leave it out"
-                )
+        if "from_network" in fields and boolean(fields, "from_network"):
+            raise bad_request(
+                "invalid from_network true: booting from the network is "
+                "not supported; leave it out"
+            )
+        media = _boot_media(fields)
         guest = self._created(guest_id)
         task = self.guests.make_id()
         started = self._ask(
-            guest, lambda: self.guests.start_instance(guest, task)
+            guest, lambda: self.guests.start_instance(guest, task, media)
         )
         return started.addCallback(lambda _: "")
+
+    def insert_media(self, body, guest_id, query):
+        """Put a media image in the instance's CD-ROM drive."""
+        fields = parse_object(body)
+        check_keys(fields, INSERT_FIELDS, ("source",))
+        if fields.get("type", 0) != 0:
+            raise bad_request(
+                f"invalid type {fields['type']!r}: must be 0, a media image"
+            )
+        media = text(fields, "source")
+        guest = self._created(guest_id)
+        inserted = self._ask(
+            guest, lambda: self.guests.insert_media(guest, media)
+        )
+        return inserted.addCallback(lambda _: "")
+
+    def eject_media(self, body, guest_id, query):
+        """Empty the instance's CD-ROM drive."""
+        check_keys(parse_object(body), ())
+        guest = self._created(guest_id)
+        ejected = self._ask(guest, lambda: self.guests.eject_media(guest))
+        return ejected.addCallback(lambda _: "")
 
     def stop(self, body, guest_id, query):
         """Stop or restart a running instance."""
@@ -92,6 +123,8 @@ class InstanceRoutes:
             raise ApiError(
                 503, f"{error}; retry once it has reconnected"
             ) from None
+        except ImageUnavailable as error:
+            raise bad_request(f"invalid source: {error}") from None
         return sent.addErrback(self._cell_failed, guest)
 
     def _cell_failed(self, failure, guest):
@@ -110,3 +143,19 @@ class InstanceRoutes:
                 "see GET /api/v1/guests/<id>"
             )
         return guest
+
+
+def _boot_media(fields) -> str | None:
+    """
+    Return the media image id to boot from, or None.
+
+    :raises ApiError: 400, ``from_media`` without a ``source``.
+    """
+    if "from_media" not in fields or not boolean(fields, "from_media"):
+        return None
+    if not fields.get("source"):
+        raise bad_request(
+            "missing field 'source': from_media needs the id of the media "
+            "image to boot from"
+        )
+    return text(fields, "source")
