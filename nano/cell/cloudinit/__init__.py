@@ -17,7 +17,7 @@ from ._drive import (
 from ._errors import InvalidSeed, SeedError
 from ._password import generate_password, hash_password
 from ._rebuild import rebuild_seed
-from ._seed import SEED_LABEL, build_seed
+from ._seed import SEED_LABEL, build_seed, check_seed
 
 __all__ = [
     "DEFAULT_DATA_PATH",
@@ -27,6 +27,7 @@ __all__ = [
     "SeedStore",
     "add_seed_drive",
     "build_seed",
+    "check_seed",
     "data_devices",
     "generate_password",
     "hash_password",

@@ -50,7 +50,8 @@ def user_data(settings):
         "disable_root": not settings.root_enabled,
         "ssh_pwauth": True,
     }
-    config.update(_admin(settings.admin_name, settings.password_hash))
+    if settings.admin_name is not None:
+        config.update(_admin(settings.admin_name, settings.password_hash))
     config["growpart"] = {"mode": "auto", "devices": ["/"]}
     config["resize_rootfs"] = True
     config["runcmd"] = _commands(settings)
@@ -74,13 +75,18 @@ def replace_admin(text, name, password_hash):
 
 
 def admin_of(text):
-    """Return ``(admin name, password hash)`` of user-data ``text``."""
+    """
+    Return ``(admin name, password hash)`` of user-data ``text``, or
+    ``(None, None)`` when it sets no administrator.
+    """
     config = yaml.safe_load(text)
     if "users" in config:
         [user] = config["users"]
         return user["name"], user["hashed_passwd"]
-    [entry] = config["chpasswd"]["users"]
-    return entry["name"], entry["password"]
+    if "chpasswd" in config:
+        [entry] = config["chpasswd"]["users"]
+        return entry["name"], entry["password"]
+    return None, None
 
 
 def _admin(name, password_hash):

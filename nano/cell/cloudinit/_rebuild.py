@@ -18,9 +18,11 @@ def rebuild_seed(path, admin_name=None, admin_secret=None):
     new password reaches a guest that has booted from the seed before
     only when cloud-init runs again, as after its system disk is reset.
 
-    :param admin_name: the new administrator, or ``None`` to keep it.
+    :param admin_name: the new administrator, or ``None`` to keep it
+        (``root`` for a seed that sets none).
     :param admin_secret: the new password, ``""`` for a random one, or
-        ``None`` to keep the current hash.
+        ``None`` to keep the current hash (a random password for a seed
+        that sets none).
     :return: the new password, or ``None`` when it was kept.
     :raises InvalidSeed: a new value is invalid; the ISO is unchanged.
     :raises SeedError: the ISO is missing, unreadable or not a seed.
@@ -35,6 +37,10 @@ def rebuild_seed(path, admin_name=None, admin_secret=None):
     name, password_hash = admin_of(text)
     if admin_name is not None:
         name = _checks.check_admin_name(admin_name)
+    if name is None:
+        name = "root"
+    if password_hash is None and admin_secret is None:
+        admin_secret = ""
     password = None
     if admin_secret is not None:
         password = _checks.check_admin_secret(admin_secret)

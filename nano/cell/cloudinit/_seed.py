@@ -22,9 +22,10 @@ class SeedSettings:
     Checked settings for the user-data.
 
     :ivar hostname: the guest's host name.
-    :ivar admin_name: ``root``, whose password is set, or a user to add
-        with sudo rights.
-    :ivar password_hash: SHA-512 crypt hash of the admin password.
+    :ivar admin_name: ``root``, whose password is set, a user to add
+        with sudo rights, or ``None`` to leave the guest's users alone.
+    :ivar password_hash: SHA-512 crypt hash of the admin password, or
+        ``None`` without an admin.
     :ivar root_enabled: whether root may log in over SSH with a key,
         the negation of cloud-init's ``disable_root``.
     :ivar data_path: where the data disks' volume is mounted.
@@ -32,8 +33,8 @@ class SeedSettings:
     """
 
     hostname: str
-    admin_name: str
-    password_hash: str = attrs.field(repr=False)
+    admin_name: str | None
+    password_hash: str | None = attrs.field(repr=False)
     root_enabled: bool
     data_path: str
     data_devices: tuple = ()
@@ -54,14 +55,16 @@ def build_seed(path, instance_id, cloud_init, network, mac, data_devices=()):
         or cloud-init runs its once-per-instance modules again.
     :param cloud_init: ``{"hostname", "admin_name", "admin_secret",
         "root_enabled", "data_path"}``; an empty ``admin_secret`` gets a
-        random password and an empty ``data_path`` ``/opt/data``.
+        random password and an empty ``data_path`` ``/opt/data``. Only
+        ``hostname`` is required: without ``admin_name`` the seed sets
+        no user or password.
     :param network: ``{"address", "prefix", "gateway", "dns",
         "provider"}`` or ``None``.
     :param mac: the NIC's MAC address, or ``None`` for no NIC.
     :param data_devices: device paths of the data disks in the guest,
         such as ``["/dev/vdb"]``; none means no data volume.
-    :return: the admin password, as given or generated. Only its hash
-        is written into the ISO.
+    :return: the admin password, as given or generated, or ``None``
+        without an admin. Only its hash is written into the ISO.
     :raises InvalidSeed: a setting is wrong; nothing was written.
     :raises SeedError: the file could not be written.
     """
@@ -80,6 +83,20 @@ def build_seed(path, instance_id, cloud_init, network, mac, data_devices=()):
     return password
 
 
+def check_seed(instance_id, cloud_init, network, mac, data_devices=()):
+    """
+    Check the arguments of :func:`build_seed` without writing anything,
+    so that a request can be rejected before it is journalled.
+
+    :raises InvalidSeed: naming the first invalid setting.
+    """
+    _check_instance_id(instance_id)
+    if cloud_init is not None:
+        _settings(cloud_init, data_devices, hash_password=lambda _: "")
+    if network is not None and network.get("provider") == "cloudinit":
+        _checks.check_static_network(network, _optional_mac(mac))
+
+
 def _check_instance_id(instance_id):
     if not isinstance(instance_id, str) or not _INSTANCE_ID.fullmatch(
         instance_id
@@ -94,29 +111,35 @@ def _optional_mac(mac):
     return None if mac is None else _checks.check_mac(mac)
 
 
-def _settings(cloud_init, data_devices):
+def _settings(cloud_init, data_devices, hash_password=hash_password):
     if not isinstance(cloud_init, dict):
         raise InvalidSeed(
             f"invalid cloud_init {cloud_init!r}: must be an object"
         )
-    password = _checks.check_admin_secret(cloud_init.get("admin_secret", ""))
-    password = password or generate_password()
     root_enabled = cloud_init.get("root_enabled", True)
     if not isinstance(root_enabled, bool):
         raise InvalidSeed(
             f"invalid root_enabled {root_enabled!r}: must be true or false"
         )
+    admin_name, password, password_hash = _admin(cloud_init, hash_password)
     settings = SeedSettings(
         hostname=_checks.check_hostname(cloud_init.get("hostname")),
-        admin_name=_checks.check_admin_name(
-            cloud_init.get("admin_name", "root")
-        ),
-        password_hash=hash_password(password),
+        admin_name=admin_name,
+        password_hash=password_hash,
         root_enabled=root_enabled,
         data_path=_checks.check_data_path(cloud_init.get("data_path")),
         data_devices=tuple(_checks.check_devices(data_devices)),
     )
     return settings, password
+
+
+def _admin(cloud_init, hash_password):
+    if "admin_name" not in cloud_init:
+        return None, None, None
+    name = _checks.check_admin_name(cloud_init["admin_name"])
+    password = _checks.check_admin_secret(cloud_init.get("admin_secret", ""))
+    password = password or generate_password()
+    return name, password, hash_password(password)
 
 
 def _encoded(files):

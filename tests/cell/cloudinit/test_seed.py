@@ -13,7 +13,7 @@ import pytest
 import yaml
 from passlib.hash import sha512_crypt
 
-from nano.cell.cloudinit import SEED_LABEL, build_seed
+from nano.cell.cloudinit import SEED_LABEL, InvalidSeed, build_seed, check_seed
 
 from .seed_helpers import (
     DHCP,
@@ -248,3 +248,27 @@ def test_isoinfo_reads_same_files(seed):
     assert label == "cidata"
     assert files == expected
     assert set(files) == {"meta-data", "user-data", "network-config"}
+
+
+def test_seed_without_admin(seed):
+    """With only a host name, the seed sets no user or password."""
+    password, files = build(seed, {"hostname": "db"}, network=STATIC)
+    config = parse_user_data(files["user-data"])
+    assert password is None
+    assert config["hostname"] == "db"
+    assert "users" not in config
+    assert "chpasswd" not in config
+    assert "network-config" in files
+
+
+def test_check_seed_writes_nothing(tmp_path):
+    """check_seed accepts what build_seed accepts, and writes nothing."""
+    check_seed(INSTANCE_ID, cloud_init(), STATIC, MAC, ["/dev/vdb"])
+    check_seed(INSTANCE_ID, None, STATIC, MAC)
+    with pytest.raises(InvalidSeed) as caught:
+        check_seed(INSTANCE_ID, cloud_init(admin_name="X"), None, MAC)
+    assert "invalid admin_name 'X'" in str(caught.value)
+    with pytest.raises(InvalidSeed) as caught:
+        check_seed(INSTANCE_ID, None, STATIC, None)
+    assert "needs the instance's MAC address" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []

@@ -27,7 +27,7 @@ from nano.cell.cloudinit import (
     seed_path,
     wants_seed,
 )
-from nano.cell.libvirt import DeviceSet, DomainSpec, domain_xml
+from nano.cell.libvirt import DeviceSet, DomainSpec, domain_xml, with_media
 
 from .seed_helpers import (
     DHCP,
@@ -300,3 +300,27 @@ def test_remove_seed(seed):
     remove_seed(seed)
     assert not seed.exists()
     remove_seed(seed)
+
+
+def test_rebuild_seed_without_admin(tmp_path):
+    """A seed with no admin gets root and a random password on rebuild."""
+    path = tmp_path / "seed.iso"
+    build_seed(path, INSTANCE_ID, {"hostname": "db"}, STATIC, MAC)
+    password = rebuild_seed(path)
+    _, files = read_with_pycdlib(path)
+    [entry] = parse_user_data(files["user-data"])["chpasswd"]["users"]
+    assert entry["name"] == "root"
+    assert sha512_crypt.verify(password, entry["password"])
+
+
+def test_media_drive_stays_first():
+    """Media goes into the template's CD-ROM drive, not the seed drive."""
+    xml = add_seed_drive(domain(), "/volumes/seed_ci.iso")
+    changed = with_media(xml, "/images/install.iso", True)
+    drives = [
+        disk
+        for disk in ET.fromstring(changed).find("devices").findall("disk")
+        if disk.get("device") == "cdrom"
+    ]
+    sources = [d.find("source").get("file") for d in drives]
+    assert sources == ["/images/install.iso", "/volumes/seed_ci.iso"]
