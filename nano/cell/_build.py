@@ -7,6 +7,7 @@ import attrs
 from twisted.application.service import MultiService
 
 from nano.cell.libvirt import Host
+from nano.cell.network import CellDhcp
 from nano.cell.storage import LocalStorage, StorageError
 from nano.config import ConfigError
 from nano.events import Journal, JournalCorruptError, JournalLockedError
@@ -30,6 +31,7 @@ JOURNAL_DIRECTORY = "journal"
 #: overlays and their images share one file system.
 IMAGE_DIRECTORY = "images"
 CONSOLE_DIRECTORY = "consoles"
+DHCP_DIRECTORY = "dhcp"
 FABRIC_CONFIG_NAME = "domain.cfg"
 
 
@@ -91,6 +93,11 @@ def build_cell(options, reactor, host=None, storage=None):
     cell = MultiService()
     for child in (host, parts.service, parts.reporter, fabric):
         child.setServiceParent(cell)
+    if settings.bridge is not None:
+        directory = Path(options.data).absolute() / DHCP_DIRECTORY
+        _dhcp(reactor, settings.bridge, directory, parts).setServiceParent(
+            cell
+        )
     cell.parts = parts
     cell.fabric = fabric
     return cell
@@ -146,6 +153,17 @@ def assemble(
         settings.instance_limit,
     )
     return CellParts(service, handlers, reporter, session, book)
+
+
+def _dhcp(reactor, bridge, directory, parts):
+    """
+    Build the DHCP service for the instances on ``bridge``; it syncs again
+    once start-up reconciliation has rolled back interrupted creates.
+    """
+    dhcp = CellDhcp(reactor, bridge, directory, parts.book.instances)
+    parts.handlers.dhcp = dhcp
+    parts.service.ready().addCallback(lambda _: dhcp.update())
+    return dhcp
 
 
 def _read_config(options):

@@ -7,9 +7,16 @@ on a failure undoes its steps in reverse order and journals the outcome.
 import contextlib
 import os
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
+from nano.cell.cloudinit import (
+    SeedError,
+    SeedStore,
+    check_seed,
+    data_devices,
+    wants_seed,
+)
 from nano.cell.libvirt import (
     DomainNotFound,
     DomainNotRunning,
@@ -80,6 +87,7 @@ EXPECTED = (
     HypervisorError,
     StorageError,
     JournalWriteError,
+    SeedError,
 )
 
 
@@ -110,9 +118,15 @@ class InstanceHandlers:
         self._console_directory = console_directory
         self._ready = ready
         self.images = images
+        #: The instances' cloud-init seed ISOs. This one builds on the
+        #: calling thread; the Cell's assembly gives it a thread pool.
+        self.seeds = SeedStore(settings.storage_directory, maybeDeferred)
         #: The :class:`~nano.cell._media.MediaHandler`, set by the Cell's
         #: assembly.
         self.media = None
+        #: The :class:`~nano.cell.network.CellDhcp` serving instance
+        #: addresses on the bridge, or ``None``; set by the Cell's assembly.
+        self.dhcp = None
 
     def register(self, session):
         """Handle the instance requests that arrive on ``session``."""
@@ -255,6 +269,15 @@ class InstanceHandlers:
                 f"invalid image {request.image!r}: must be an absolute path "
                 "of a qcow2 or raw image on the Cell"
             )
+        if wants_seed(request.cloud_init, request.network):
+            settings, data = _seed_request(request, devices.disk_bus)
+            check_seed(
+                request.instance_id,
+                settings,
+                request.network,
+                request.mac,
+                data,
+            )
         # Check cores, memory and MAC now, before anything is journalled.
         domain_spec(
             _Preview(request, devices),
@@ -266,6 +289,10 @@ class InstanceHandlers:
 
     async def _build(self, request, progress):
         instance_id, task_id = request.instance_id, request.task_id
+        if self.dhcp is not None and _uses_dhcp(request.network):
+            # The binding is journalled with InstanceCreating: serve it
+            # before the guest can ask for it.
+            await self.dhcp.sync()
         paths = []
         for index, size in enumerate(request.disks):
             name = volume_name(instance_id, index)
@@ -274,11 +301,13 @@ class InstanceHandlers:
             await self._book.record(
                 VolumeCreated, instance_id, task_id, volume=name, size=size
             )
+        await self._build_seed(request, progress)
         instance = self._book.get(instance_id)
         spec = domain_spec(
             instance, self._settings, paths, self.console_log(instance_id)
         )
-        guest = await self._host.define(instance_xml(spec, paths))
+        xml = self.seeds.attach(instance_xml(spec, paths), instance_id)
+        guest = await self._host.define(xml)
         progress.guest = guest
         await self._book.record(
             InstanceCreated, instance_id, task_id, domain=guest.name
@@ -287,6 +316,17 @@ class InstanceHandlers:
             await guest.start()
             progress.started = True
             await self._book.power(instance_id, "running", task_id=task_id)
+
+    async def _build_seed(self, request, progress):
+        """Write the cloud-init seed ISO that a request asks for, if any."""
+        if not wants_seed(request.cloud_init, request.network):
+            return
+        bus = device_set(request.template).disk_bus
+        settings, data = _seed_request(request, bus)
+        progress.seed = True
+        await self.seeds.build(
+            request.instance_id, settings, request.network, request.mac, data
+        )
 
     def _create_volume(self, request, index, name):
         size = request.disks[index]
@@ -310,6 +350,9 @@ class InstanceHandlers:
             await self._quietly(
                 instance_id, progress.guest.undefine(), DomainNotFound
             )
+        if progress.seed:
+            removing = maybeDeferred(self.seeds.remove, instance_id)
+            await self._quietly(instance_id, removing)
         for name in reversed(progress.volumes):
             deleting = self._delete_volume(instance_id, name, request.task_id)
             await self._quietly(instance_id, Deferred.fromCoroutine(deleting))
@@ -319,6 +362,8 @@ class InstanceHandlers:
             request.task_id,
             error=_message(error),
         )
+        if self.dhcp is not None:
+            self.dhcp.update()
 
     async def _quietly(self, instance_id, deferred, *harmless):
         """Wait for a compensation; log its failure and go on."""
@@ -397,6 +442,16 @@ class InstanceHandlers:
         for index in range(len(instance.disks)):
             name = volume_name(instance.id, index)
             await self._delete_volume(instance.id, name, task_id)
+        self._remove_seed(instance.id)
+
+    def _remove_seed(self, instance_id):
+        try:
+            self.seeds.remove(instance_id)
+        except OSError as error:
+            raise CellError(
+                f"deleting the seed ISO of instance {instance_id} failed: "
+                f"{error.strerror}; check {self.seeds.path(instance_id)}"
+            ) from error
 
     async def _remove_leftovers(self, instance_id):
         """
@@ -413,6 +468,7 @@ class InstanceHandlers:
         for name in names:
             with contextlib.suppress(VolumeNotFound):
                 await self._storage.delete(name)
+        self._remove_seed(instance_id)
         self.log.info(
             "Deleted instance {instance_id}, not in the journal: removed "
             "{volumes} leftover volumes and {domains} domains",
@@ -424,6 +480,8 @@ class InstanceHandlers:
     async def finish_delete(self, instance, task_id):
         """Journal that an instance is gone, then tell Core."""
         await self._book.record(InstanceDeleted, instance.id, task_id)
+        if self.dhcp is not None:
+            self.dhcp.update()
         self.log.info(
             "Deleted instance {instance_id} ({name})",
             instance_id=instance.id,
@@ -569,6 +627,18 @@ class _Progress:
         self.volumes = []
         self.guest = None
         self.started = False
+        self.seed = False
+
+
+def _seed_request(request, disk_bus):
+    """
+    Return the cloud-init settings and data disk devices for a request's
+    seed. A static address alone gets only the host name, and the data
+    disks are left alone.
+    """
+    if request.cloud_init is None:
+        return {"hostname": request.name}, []
+    return request.cloud_init, data_devices(disk_bus, len(request.disks))
 
 
 class _Preview:
@@ -604,8 +674,13 @@ def _creating_fields(request, devices, image):
         "disks": tuple(request.disks),
         "mac": request.mac,
         "image": image,
+        "network": request.network,
         **_device_fields(devices),
     }
+
+
+def _uses_dhcp(network):
+    return network is not None and network.get("provider") == "dhcp"
 
 
 def _reboot_domain(connection, uuid):

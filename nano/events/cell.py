@@ -9,7 +9,10 @@ before libvirt or the disk is touched (``InstanceCreating``,
 to roll back or finish.
 """
 
+from collections.abc import Mapping
+
 import attrs
+from pyrsistent import freeze
 
 from ._event import (
     Event,
@@ -21,6 +24,13 @@ from ._event import (
 from ._registry import EventRegistry
 
 CELL_EVENTS = EventRegistry()
+
+
+def _require_optional_mapping(instance, attribute, value):
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(
+            f"invalid {attribute.name} {value!r}: must be an object or None"
+        )
 
 
 @CELL_EVENTS.event("InstanceCreating")
@@ -36,6 +46,9 @@ class InstanceCreating(Event):
     :ivar mac: the NIC's MAC address, or ``None`` for no NIC.
     :ivar image: the image the system volume is an overlay of, or
         ``None``.
+    :ivar network: the instance's address settings from Core (``address``,
+        ``prefix``, ``gateway``, ``dns``, ``provider``), or ``None``;
+        absent from events written before it existed.
     """
 
     name: str = attrs.field(validator=require_str)
@@ -50,6 +63,9 @@ class InstanceCreating(Event):
     tablet: str = attrs.field(validator=require_str)
     mac: str | None = attrs.field(validator=require_optional_str)
     image: str | None = attrs.field(validator=require_optional_str)
+    network: Mapping | None = attrs.field(
+        default=None, converter=freeze, validator=_require_optional_mapping
+    )
 
 
 @CELL_EVENTS.event("VolumeCreated")

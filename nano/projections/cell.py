@@ -5,7 +5,7 @@ A Cell's state: the instances it hosts, folded from its own journal.
 from collections.abc import Iterable, Mapping
 
 import attrs
-from pyrsistent import PMap, pmap
+from pyrsistent import PMap, freeze, pmap, thaw
 
 from nano.events import Event
 from nano.events.cell import (
@@ -41,6 +41,8 @@ class Instance:
     :ivar task_id: the Core task that created it.
     :ivar media: the ISO file in its CD-ROM drive, or ``None``.
     :ivar media_image: the id on Core of that media image, or ``None``.
+    :ivar network: its address settings from Core (``address``,
+        ``prefix``, ``gateway``, ``dns``, ``provider``), or ``None``.
     """
 
     id: str
@@ -62,6 +64,7 @@ class Instance:
     task_id: str | None = None
     media: str | None = None
     media_image: str | None = None
+    network: PMap | None = None
 
 
 @attrs.frozen
@@ -86,6 +89,7 @@ def _create(instances, event):
         tablet=event.tablet,
         mac=event.mac,
         image=event.image,
+        network=event.network,
         state="creating",
         task_id=event.task_id,
     )
@@ -151,7 +155,7 @@ _FIELDS = {
 _TUPLES = ("disks", "volumes")
 #: Fields added after version 1 snapshots were first written: a
 #: snapshot without them takes their defaults.
-_LATER_FIELDS = frozenset({"media", "media_image"})
+_LATER_FIELDS = frozenset({"media", "media_image", "network"})
 
 
 class CellProjection(Projection):
@@ -191,6 +195,7 @@ class CellProjection(Projection):
             del value["id"]
             for name in _TUPLES:
                 value[name] = list(value[name])
+            value["network"] = thaw(instance.network)
             instances[id_] = value
         return {"version": self.snapshot_version, "instances": instances}
 
@@ -229,4 +234,5 @@ def _instance(id_, value) -> Instance:
                 "a list"
             )
         fields[name] = tuple(fields[name])
+    fields["network"] = freeze(fields.get("network"))
     return Instance(id=id_, **fields)

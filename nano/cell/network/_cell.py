@@ -100,6 +100,10 @@ class CellDhcp(Service):
     def startService(self):
         """Serve the journalled bindings; a failure is logged."""
         super().startService()
+        self.update()
+
+    def update(self) -> None:
+        """Run :meth:`sync`, and log its failure instead of returning it."""
         syncing = self.sync()
         syncing.addErrback(
             lambda failure: self.log.error(
