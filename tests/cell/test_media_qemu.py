@@ -1,0 +1,67 @@
+"""
+The CD-ROM drive on real QEMU, through a private libvirtd: every disk
+bus of the templates starts with an empty drive, and media goes in and
+out of the running domain.
+"""
+
+import io
+import xml.etree.ElementTree as ET
+
+import pycdlib
+import pytest
+import pytest_twisted
+
+from nano.cell.libvirt import DeviceSet, DomainState, domain_xml
+
+from .test_libvirt_qemu import MIB, host, qemu_spec, storage  # noqa: F401
+
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+
+def make_iso(path):
+    """Write a small ISO 9660 image with one file."""
+    iso = pycdlib.PyCdlib()
+    iso.new(vol_ident="NANOTEST")
+    data = b"nano media test\n"
+    iso.add_fp(io.BytesIO(data), len(data), "/README.TXT;1")
+    iso.write(str(path))
+    iso.close()
+    return str(path)
+
+
+def source_of(xml):
+    """Return the file in the CD-ROM drive of a domain XML, or None."""
+    drive = ET.fromstring(xml).find("devices/disk[@device='cdrom']")
+    source = drive.find("source")
+    return None if source is None else source.get("file")
+
+
+@pytest.mark.parametrize("bus", ["virtio", "sata", "scsi", "ide"])
+@pytest_twisted.ensureDeferred
+async def test_media_in_running_domain(host, storage, tmp_path, bus):  # noqa: F811
+    """A running domain takes media in its drive and gives it back."""
+    iso = make_iso(tmp_path / "test.iso")
+    disk = await storage.create(f"media-{bus}", 64 * MIB)
+    spec = qemu_spec(
+        f"nano-media-{bus}",
+        disk,
+        str(tmp_path / "console.log"),
+        DeviceSet(disk_bus=bus),
+    )
+    guest = await host.define(domain_xml(spec))
+    try:
+        await guest.start()
+        assert await guest.state() is DomainState.RUNNING
+        assert source_of(await guest.xml()) is None
+
+        await guest.change_media(iso)
+        assert source_of(await guest.xml()) == iso
+        assert source_of(await guest.xml(inactive=True)) == iso
+
+        await guest.change_media(None)
+        assert source_of(await guest.xml()) is None
+        assert source_of(await guest.xml(inactive=True)) is None
+    finally:
+        if await guest.state() is not DomainState.STOPPED:
+            await guest.destroy()
+        await guest.undefine()
