@@ -36,6 +36,7 @@ from ._files import (
     write_text_atomic,
 )
 from ._interfaces import check_readable, server_address
+from ._previous import end_previous
 from ._release import send_release
 
 #: dnsmasq output lines kept for the log of a crash.
@@ -162,7 +163,8 @@ class DhcpServer:
 
     def start(self) -> None:
         """
-        Write the current bindings and start dnsmasq.
+        Write the current bindings and start dnsmasq, after stopping one
+        that a killed Cell process left running on the same files.
 
         :raises DhcpError: dnsmasq is not installed, the bridge is missing
             or has no address in the range, or dnsmasq could not read the
@@ -172,6 +174,14 @@ class DhcpServer:
         self._write_files()
         check_readable(self.directory)
         self._server = self._locate_server(self.bridge, self.network)
+        previous = end_previous(Path(self.files.pid), Path(self.files.hosts))
+        if previous is not None:
+            self.log.warn(
+                "stopped dnsmasq (pid {pid}) left running on {bridge} by an "
+                "earlier Cell process",
+                pid=previous,
+                bridge=self.bridge,
+            )
         self._start()
 
     def set_bindings(self, bindings, gateway=None, dns=()) -> Deferred:

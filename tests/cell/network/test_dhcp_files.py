@@ -6,10 +6,13 @@ files, the lease file, the command line and DHCPRELEASE.
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import stat
 import struct
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -30,6 +33,7 @@ from nano.cell.network._files import (
     write_text_atomic,
 )
 from nano.cell.network._interfaces import check_readable, server_address
+from nano.cell.network._previous import end_previous
 from nano.cell.network._release import release_packet
 
 NETWORK = ipaddress.IPv4Network("10.213.7.0/24")
@@ -333,3 +337,63 @@ class HostCheckTests(SynchronousTestCase):
     def test_open_directory(self):
         """A directory others can pass, under passable parents, is fine."""
         check_readable(self.open_directory())
+
+
+class EndPreviousTests(SynchronousTestCase):
+    """end_previous stops only a dnsmasq serving the same files."""
+
+    def setUp(self):
+        self.directory = Path(tempfile.mkdtemp(prefix="nano-dhcp-test-"))
+        self.addCleanup(shutil.rmtree, self.directory)
+        self.hosts = self.directory / "hosts"
+        self.pid_file = self.directory / "dnsmasq.pid"
+        # A process whose command line looks like our dnsmasq's.
+        self.fake = self.directory / "dnsmasq"
+        self.fake.symlink_to("/usr/bin/python3")
+
+    def spawn(self, hosts):
+        process = subprocess.Popen(
+            [
+                str(self.fake),
+                "-c",
+                "import time; time.sleep(30)",
+                f"--dhcp-hostsfile={hosts}",
+            ]
+        )
+        self.addCleanup(process.wait)
+        self.addCleanup(process.kill)
+        self.pid_file.write_text(f"{process.pid}\n")
+        # Wait until the exec has replaced the command line.
+        deadline = time.monotonic() + 5
+        while f"{hosts}".encode() not in _cmdline(process.pid):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.01)
+        return process
+
+    def test_stops_left_over(self):
+        """A dnsmasq on the same hosts file is stopped."""
+        process = self.spawn(self.hosts)
+        self.assertEqual(end_previous(self.pid_file, self.hosts), process.pid)
+        self.assertEqual(process.wait(timeout=5), -signal.SIGTERM)
+
+    def test_other_files_left_alone(self):
+        """A dnsmasq serving other files keeps running."""
+        process = self.spawn(self.directory / "other-hosts")
+        self.assertIsNone(end_previous(self.pid_file, self.hosts))
+        self.assertIsNone(process.poll())
+
+    def test_no_pid_file(self):
+        """Without a pid file there is nothing to stop."""
+        self.assertIsNone(end_previous(self.pid_file, self.hosts))
+
+    def test_stale_pid(self):
+        """A pid file naming a process that exited is ignored."""
+        self.pid_file.write_text("999999999\n")
+        self.assertIsNone(end_previous(self.pid_file, self.hosts))
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
