@@ -6,6 +6,7 @@ from pathlib import Path
 import attrs
 from twisted.application.service import MultiService
 
+from nano.cell.cloudinit import SeedStore
 from nano.cell.libvirt import Host
 from nano.cell.network import CellDhcp
 from nano.cell.storage import LocalStorage, StorageError
@@ -136,6 +137,7 @@ def assemble(
     handlers = InstanceHandlers(
         book, host, storage, settings, consoles, service.ready, images
     )
+    handlers.seeds = SeedStore.for_reactor(settings.storage_directory, clock)
     service.lifecycle = Lifecycle(book, host, handlers)
     session = Session(clock, NANO_MESSAGES, service, timeout)
     service.session = session

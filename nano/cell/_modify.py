@@ -1,6 +1,7 @@
 """
 The Cell's handler of ``ModifyInstanceRequest``: changes an instance's
-vCPUs, memory and autostart in its libvirt domain.
+vCPUs, memory and autostart in its libvirt domain, and its administrator
+credentials in its cloud-init seed ISO.
 """
 
 import xml.etree.ElementTree as ET
@@ -57,12 +58,26 @@ class ModifyHandler:
             await guest.set_memory(request.memory, live)
         if request.auto_start is not None:
             await guest.set_autostart(request.auto_start)
+        if request.admin_name is not None or request.admin_secret is not None:
+            await self._rebuild_seed(request)
         self._log(request, live)
         return ModifyInstanceResponse(
             task_id=request.task_id,
             instance_id=instance.id,
             live=live,
             state=instance.state,
+        )
+
+    async def _rebuild_seed(self, request):
+        seeds = self._handlers.seeds
+        if not seeds.exists(request.instance_id):
+            raise CellError(
+                f"instance {request.instance_id} has no cloud-init seed ISO,"
+                " because it was created without cloud-init settings;"
+                " recreate it with cloud_init to set its administrator"
+            )
+        await seeds.rebuild(
+            request.instance_id, request.admin_name, request.admin_secret
         )
 
     async def _check_live_cores(self, guest, cores):
@@ -88,11 +103,13 @@ class ModifyHandler:
     def _log(self, request, live):
         self.log.info(
             "Modified instance {instance_id} for task {task_id}: cores "
-            "{cores}, memory {memory}, autostart {auto_start}, live {live}",
+            "{cores}, memory {memory}, autostart {auto_start}, live {live}, "
+            "administrator {admin_name}",
             instance_id=request.instance_id,
             task_id=request.task_id,
             cores=request.cores,
             memory=request.memory,
             auto_start=request.auto_start,
             live=live,
+            admin_name=request.admin_name,
         )
