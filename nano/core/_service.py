@@ -8,6 +8,7 @@ import attrs
 from twisted.application.service import MultiService
 from twisted.internet.defer import gatherResults, maybeDeferred
 from twisted.internet.error import CannotListenError
+from twisted.internet.threads import deferToThreadPool
 from twisted.web.server import Site
 
 from nano.config import ConfigError
@@ -27,14 +28,24 @@ from nano.fabric import (
 )
 from nano.messages import NANO_MESSAGES
 from nano.projections import CoreProjection, LiveProjection
+from nano.tls import (
+    AddressListError,
+    CAError,
+    ClusterCA,
+    host_addresses,
+    server_options,
+)
 
 from ._cluster import Cluster
 from ._config import ApiConfig, load_api_config
 from ._defaults import record_default_templates
 from ._logging import core_logger
-from .api import build_api, new_id
+from .api import api_site, build_api, new_id
+from .images import Images, ImageService
 
 JOURNAL_DIRECTORY = "journal"
+IMAGES_DIRECTORY = "images"
+CA_DIRECTORY = "cert"
 FABRIC_CONFIG_NAME = "domain.cfg"
 
 
@@ -51,6 +62,7 @@ class CoreService(MultiService):
     :ivar port: the listening port, once started.
     :ivar fabric: the :class:`~nano.fabric.CoreFabric`, or ``None`` for
         a Core without one (in tests).
+    :ivar image_port: the image service's listening port, once started.
     """
 
     log = core_logger()
@@ -69,6 +81,7 @@ class CoreService(MultiService):
         self._endpoint = endpoint
         self._reactor = reactor
         self.port = None
+        self.image_port = None
 
     def listen(self):
         """
@@ -77,8 +90,7 @@ class CoreService(MultiService):
         :raises StartupError: the port cannot be bound.
         """
         port, interface = self._endpoint
-        site = Site(self.api.resource())
-        site.displayTracebacks = False
+        site = api_site(self.api)
         try:
             self.port = self._reactor.listenTCP(
                 port, site, interface=interface
@@ -94,6 +106,49 @@ class CoreService(MultiService):
             "Core API listening on {interface} port {port}",
             interface=address.host,
             port=address.port,
+        )
+
+    def listen_images(self, options, ca, secret: bytes):
+        """
+        Start the HTTPS image service with a server certificate issued
+        by ``ca`` for this host's addresses and name.
+
+        :param options: the :class:`CoreOptions`.
+        :param ca: the :class:`~nano.tls.ClusterCA`.
+        :raises StartupError: the addresses cannot be listed or the port
+            cannot be bound.
+        """
+        try:
+            addresses = host_addresses()
+        except AddressListError as error:
+            raise StartupError(str(error)) from None
+        names = [socket.gethostname()]
+        certificate, key = ca.issue_server(names, addresses)
+        site = Site(ImageService(self.api.images, secret))
+        site.displayTracebacks = False
+        try:
+            self.image_port = self._reactor.listenSSL(
+                options.image_port,
+                site,
+                server_options(certificate, key),
+                interface=options.image_interface,
+            )
+        except CannotListenError as error:
+            raise StartupError(
+                f"cannot listen on {options.image_interface} port "
+                f"{options.image_port}: {error.socketError}; stop the "
+                "process using it, or choose another port with --image-port"
+            ) from None
+        port = self.image_port.getHost().port
+        self.api.images.serve_at(port, ca.certificate_pem, secret)
+        self.log.info(
+            "Image service listening on {interface} port {port} (HTTPS, "
+            "certificate for {names} and {addresses}, CA {ca_file})",
+            interface=options.image_interface,
+            port=port,
+            names=", ".join(names),
+            addresses=", ".join(addresses),
+            ca_file=str(Path(options.config) / CA_DIRECTORY / "ca.crt.pem"),
         )
 
     def start_fabric(self):
@@ -142,8 +197,9 @@ class CoreService(MultiService):
         super().stopService()
         self.api.cluster.stop()
         stopping = []
-        if self.port is not None:
-            stopping.append(maybeDeferred(self.port.stopListening))
+        for port in (self.port, self.image_port):
+            if port is not None:
+                stopping.append(maybeDeferred(port.stopListening))
         if self.fabric is not None and self.fabric.running:
             stopping.append(maybeDeferred(self.fabric.stopService))
         stopped = gatherResults(stopping, consumeErrors=True)
@@ -170,6 +226,9 @@ class CoreOptions:
     :ivar interface: the API's listening address.
     :ivar fabric_interface: the fabric's interface name or address, or
         ``None`` for the one in ``domain.cfg``.
+    :ivar image_port: the HTTPS image service's port; 0 picks a free one.
+    :ivar image_interface: the image service's listening address; Cells
+        on other hosts download from it.
     """
 
     config: Path
@@ -177,6 +236,8 @@ class CoreOptions:
     port: int | None = None
     interface: str = "127.0.0.1"
     fabric_interface: str | None = None
+    image_port: int = 5871
+    image_interface: str = "0.0.0.0"
     name: str = attrs.field(factory=lambda: f"Core_{socket.gethostname()}")
 
 
@@ -209,20 +270,67 @@ def build_core(options: CoreOptions, reactor) -> CoreService:
     )
     cluster.register(session)
     fabric = CoreFabric(reactor, fabric_config, session, options.name)
-    api = build_api(live, config.credentials, reactor, new_id, cluster)
+    try:
+        images = _image_store(live, Path(options.data), reactor)
+    except StartupError:
+        journal.close()
+        raise
+    api = build_api(live, config.credentials, reactor, new_id, cluster, images)
     port = config.port if options.port is None else options.port
     core = CoreService(
         config, journal, api, (port, options.interface), reactor, fabric
     )
     try:
+        ca = _cluster_ca(config_dir)
         core.listen()
+        core.listen_images(options, ca, fabric_config.secret)
         core.start_fabric()
     except StartupError:
-        if core.port is not None:
-            core.port.stopListening()
+        for port in (core.port, core.image_port):
+            if port is not None:
+                port.stopListening()
         journal.close()
         raise
     return core
+
+
+def _image_store(live, data: Path, reactor) -> Images:
+    """
+    Return Core's image store, with files that no record owns removed.
+    """
+    directory = data / IMAGES_DIRECTORY
+    try:
+        images = Images(
+            live,
+            directory,
+            reactor,
+            lambda function, *args: deferToThreadPool(
+                reactor, reactor.getThreadPool(), function, *args
+            ),
+        )
+        images.remove_leftovers()
+    except OSError as error:
+        raise StartupError(
+            f"cannot use the image directory {directory}: {error.strerror}; "
+            "check that the --data directory is writable"
+        ) from None
+    return images
+
+
+def _cluster_ca(config_dir: Path) -> ClusterCA:
+    directory = config_dir / CA_DIRECTORY
+    existed = (directory / "ca.crt.pem").exists()
+    try:
+        ca = ClusterCA.load_or_create(directory)
+    except CAError as error:
+        raise StartupError(str(error)) from None
+    if not existed:
+        CoreService.log.info(
+            "Created the cluster CA in {directory}; Cells get its "
+            "certificate with each image reference",
+            directory=str(directory),
+        )
+    return ca
 
 
 def _fabric_config(config_dir: Path, interface) -> FabricConfig:

@@ -12,16 +12,21 @@ from ._logging import LEVEL_NAMES, set_level
 from ._service import CoreOptions, CoreService, StartupError, build_core
 
 
-def _port(value: str) -> int:
-    port = int(value) if value.isdigit() else -1
-    if not 0 <= port <= 65535:
-        raise ValueError(
-            f"invalid --api-port {value!r}: must be an integer from 0 to 65535"
-        )
-    return port
+def _port_option(option: str):
+    def parse(value: str) -> int:
+        port = int(value) if value.isdigit() else -1
+        if not 0 <= port <= 65535:
+            raise ValueError(
+                f"invalid --{option} {value!r}: must be an integer from 0 "
+                "to 65535"
+            )
+        return port
+
+    parse.coerceDoc = "An integer from 0 to 65535 (0 picks a free port)."
+    return parse
 
 
-_port.coerceDoc = "An integer from 0 to 65535 (0 picks a free port)."
+_port = _port_option("api-port")
 
 
 class Options(usage.Options):
@@ -65,6 +70,21 @@ class Options(usage.Options):
             "or the default route's interface.",
         ],
         [
+            "image-port",
+            None,
+            5871,
+            "TCP port of the HTTPS image service, from which Cells "
+            "download images.",
+            _port_option("image-port"),
+        ],
+        [
+            "image-interface",
+            None,
+            "0.0.0.0",
+            "IP address the image service listens on; the default, every "
+            "IPv4 interface, lets Cells on other hosts reach it.",
+        ],
+        [
             "log-level",
             None,
             "info",
@@ -74,13 +94,14 @@ class Options(usage.Options):
 
     def postOptions(self):
         """Reject an invalid interface address or log level."""
-        try:
-            ipaddress.ip_address(self["api-interface"])
-        except ValueError:
-            raise usage.UsageError(
-                f"invalid --api-interface {self['api-interface']!r}: must "
-                "be an IP address, such as 127.0.0.1 or 0.0.0.0"
-            ) from None
+        for option in ("api-interface", "image-interface"):
+            try:
+                ipaddress.ip_address(self[option])
+            except ValueError:
+                raise usage.UsageError(
+                    f"invalid --{option} {self[option]!r}: must be an IP "
+                    "address, such as 127.0.0.1 or 0.0.0.0"
+                ) from None
         if self["log-level"] not in LEVEL_NAMES:
             raise usage.UsageError(
                 f"invalid --log-level {self['log-level']!r}: must be one of "
@@ -96,6 +117,8 @@ def core_options(options: Options) -> CoreOptions:
         port=options["api-port"],
         interface=options["api-interface"],
         fabric_interface=options["interface"],
+        image_port=options["image-port"],
+        image_interface=options["image-interface"],
     )
 
 

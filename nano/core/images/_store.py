@@ -20,6 +20,7 @@ from nano.events import utc_time
 from nano.events.images import IMAGE_EVENTS
 from nano.projections import load
 from nano.projections.images import ImageProjection
+from nano.tls import image_token
 
 from .._logging import core_logger
 from ._files import (
@@ -81,8 +82,8 @@ class Images:
         self.run_blocking = run_blocking
         self.make_id = make_id or (lambda: str(uuid.uuid4()))
         self.projection = ImageProjection()
-        # NOTE: Core writes snapshots of this projection on stop, but a
-        # Core killed before that replays the whole journal at start.
+        # NOTE: Core writes snapshots of its core projection only, so
+        # this replays the whole journal at each start.
         self.state = load(self.projection, live.journal).state
         self.uploads: dict[str, UploadBody] = {}
         self.service = None
@@ -195,6 +196,57 @@ class Images:
                 status=409,
             )
         return image_path(self.root, kind, image_id)
+
+    # References, for Cells.
+
+    def serve_at(self, port: int, ca_certificate: bytes, secret: bytes):
+        """
+        Note where the image service listens, so that :meth:`reference`
+        can tell Cells.
+
+        :param ca_certificate: the cluster CA certificate, PEM.
+        :param secret: the cluster secret, which signs image tokens.
+        """
+        self.service = (port, ca_certificate.decode("ascii"), secret)
+
+    def reference(self, kind: str, image_id: str) -> dict:
+        """
+        Return the image reference that a Cell needs to download an
+        image's file: ``id``, ``kind``, ``sha256``, ``size``, ``port``,
+        ``ca_certificate`` and ``token``. The Cell downloads from Core's
+        address as it sees it.
+
+        The disk size of a disk image is in
+        ``self.get(kind, image_id).file.virtual_size``.
+
+        :raises ImageError: 400 for an unknown image, 409 for an image
+            with no file yet, 503 when the image service is not
+            listening.
+        """
+        image = self.state.get(image_id)
+        if image is None or image.kind != kind:
+            raise ImageError(
+                f"invalid {kind} image {image_id!r}: no such image; list "
+                f"them with GET /api/v1/{kind}_image_search/"
+            )
+        if image.file is None:
+            raise ImageError(
+                f"{KIND_NAMES[kind]} {image_id} has no file yet: upload one "
+                "first",
+                status=409,
+            )
+        if self.service is None:
+            raise ImageError("the image service is not listening", 503)
+        port, ca_certificate, secret = self.service
+        return {
+            "id": image_id,
+            "kind": kind,
+            "sha256": image.file.sha256,
+            "size": image.file.size,
+            "port": port,
+            "ca_certificate": ca_certificate,
+            "token": image_token(secret, kind, image_id, image.file.sha256),
+        }
 
     # Uploads.
 
