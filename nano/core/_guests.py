@@ -5,9 +5,12 @@ saga that puts each one on a Cell.
 A guest's id is also its instance id on the Cell. Creating a guest
 records ``GuestCreateStarted`` with the Cell the scheduler chose, then
 runs the saga: reserve (the choice), create (volumes and domain on the
-Cell), and start when asked. A saga cut short, here or by a restart of
-Core, is rolled back: Core sends the Cell a delete request for the
-instance, which succeeds even for an instance the Cell never created.
+Cell), and start when asked. When the guest's compute pool has an
+address pool, an "address" step allocates the guest's address before
+"create", and its compensation releases it. A saga cut short, here or
+by a restart of Core, is rolled back: Core sends the Cell a delete
+request for the instance, which succeeds even for an instance the Cell
+never created.
 """
 
 import os
@@ -111,13 +114,21 @@ class Guests:
         ``docs/messages.md``), or raises :class:`ImageUnavailable`. The
         reference may carry ``virtual_size``, the disk size in bytes
         that the guest gets.
+    :param addresses: the :class:`~nano.core._addresses.Addresses`
+        allocator, or ``None`` for guests with no managed address.
     :ivar sagas: the running sagas by guest id.
     """
 
     log = core_logger()
 
     def __init__(
-        self, live, cluster, clock, make_id=None, image_reference=None
+        self,
+        live,
+        cluster,
+        clock,
+        make_id=None,
+        image_reference=None,
+        addresses=None,
     ):
         self.live = live
         self.cluster = cluster
@@ -125,6 +136,7 @@ class Guests:
         self.make_id = make_id or (lambda: str(uuid.uuid4()))
         self.make_mac = random_mac
         self.image_reference = image_reference or _no_images
+        self.addresses = addresses
         self.projection = GuestProjection()
         # NOTE: Core writes snapshots of its core projection only, so
         # this replays the whole journal at each start.
@@ -236,19 +248,71 @@ class Guests:
                 lambda: self.delete_instance(guest),
             ),
         ]
+        steps[1:1] = self._address_steps(guest)
         if guest.auto_start:
             steps.append(Step("start", lambda: self.start_instance(guest)))
         journal = _GuestSagaLog(self, guest_id, guest.task_id)
         return Saga(f"guest {guest_id}", steps, journal, self.clock)
 
+    def _address_steps(self, guest) -> list[Step]:
+        """
+        Return the "address" step, if the guest's compute pool has an
+        address pool.
+
+        NOTE: a pool whose address pool is set between a crash and the
+        next start gets the step on rollback only, which then counts one
+        step too many and leaves "create" uncompensated.
+        """
+        pool = self.live.current.state.pools.get(guest.pool)
+        if self.addresses is None or pool is None or pool.network is None:
+            return []
+        return [
+            Step(
+                "address",
+                lambda: self.addresses.allocate(
+                    pool.network, guest.id, guest.task_id
+                ),
+                lambda: self.addresses.release(guest.id, guest.task_id),
+            )
+        ]
+
     def resume(self) -> None:
         """
         Roll back every create saga that the journal shows unfinished,
-        as Core starts: its Cell may hold a part of the instance.
+        as Core starts: its Cell may hold a part of the instance. Then
+        release the addresses that no guest needs any more.
         """
         for guest in list(self.state.values()):
             if guest.status in UNFINISHED and guest.id not in self.sagas:
                 self._roll_back(guest)
+        self._release_orphans()
+
+    def _release_orphans(self) -> None:
+        """
+        Release the address of each deleted or rolled back guest. A crash
+        between a guest's last event and its address's release leaves
+        such an address allocated.
+        """
+        if self.addresses is None:
+            return
+        for instance in list(self.addresses.state.instances):
+            guest = self.state.get(instance)
+            if guest is None or guest.status == ROLLED_BACK:
+                released = self.addresses.release(instance, self.make_id())
+                released.addErrback(self._release_failed, instance)
+
+    def _release_failed(self, failure, instance):
+        self.log.failure(
+            "Could not release the address of guest {guest}",
+            failure,
+            guest=instance,
+        )
+
+    def address(self, guest_id: str) -> str | None:
+        """Return the guest's allocated IPv4 address, or ``None``."""
+        if self.addresses is None:
+            return None
+        return self.addresses.state.instances.get(guest_id)
 
     def _roll_back(self, guest) -> None:
         saga = self._saga(guest.id)
@@ -294,10 +358,17 @@ class Guests:
             template=device_set,
             mac=guest.mac,
             from_image=self._disk_image(guest),
+            network=self._network(guest),
         )
         timeout = CREATE_TIMEOUT if guest.image is None else DOWNLOAD_TIMEOUT
         created = self.request(guest, message, timeout)
         return created.addCallback(self._listed, guest)
+
+    def _network(self, guest) -> dict | None:
+        """Return the guest's address settings for its Cell, or None."""
+        if self.addresses is None:
+            return None
+        return self.addresses.network(guest.id)
 
     def _disk_image(self, guest) -> dict | None:
         """
@@ -381,8 +452,16 @@ class Guests:
         return reply
 
     def delete(self, guest) -> Deferred:
-        """Delete the guest's instance on its Cell, then record it."""
-        deleted = self.delete_instance(guest, self.make_id())
+        """
+        Delete the guest's instance on its Cell, release its address,
+        then record the deletion.
+        """
+        task_id = self.make_id()
+        deleted = self.delete_instance(guest, task_id)
+        if self.addresses is not None:
+            deleted.addCallback(
+                lambda _: self.addresses.release(guest.id, task_id)
+            )
         return deleted.addCallback(
             lambda _: self.record(
                 GuestDeleted(aggregate_id=guest.id, time=self.now())

@@ -103,8 +103,13 @@ def progress(guest) -> int:
     return min(99, len(guest.steps) * 100 // total)
 
 
-def guest_json(guest, running: bool, system: str) -> dict:
-    """Return a created guest as Nano 1.x clients read it."""
+def guest_json(guest, running: bool, system: str, address=None) -> dict:
+    """
+    Return a created guest as Nano 1.x clients read it.
+
+    :param address: the IPv4 address Core allocated to it, or ``None``.
+    """
+    internal = {} if address is None else {"allocated_address": address}
     return {
         "id": guest.id,
         "name": guest.name,
@@ -124,6 +129,7 @@ def guest_json(guest, running: bool, system: str) -> dict:
         "create_time": guest.create_time,
         "ethernet_address": guest.mac,
         "from_image": guest.image,
+        "internal": internal,
     }
 
 
@@ -299,7 +305,12 @@ class GuestRoutes:
         guest = self._existing(guest_id)
         if guest.status != CREATED:
             return creation_json(guest)
-        return guest_json(guest, self._running(guest), self._system(guest))
+        return guest_json(
+            guest,
+            self._running(guest),
+            self._system(guest),
+            self.guests.address(guest.id),
+        )
 
     def delete(self, body, guest_id, query):
         """Delete a guest's instance on its Cell, then the guest."""
@@ -443,7 +454,12 @@ class GuestRoutes:
     def _listed(self, guest):
         if guest.status != CREATED:
             return {**creation_json(guest), "pool": guest.pool}
-        return guest_json(guest, self._running(guest), self._system(guest))
+        return guest_json(
+            guest,
+            self._running(guest),
+            self._system(guest),
+            self.guests.address(guest.id),
+        )
 
     def _existing(self, guest_id):
         guest = self.guests.state.get(guest_id)
@@ -513,7 +529,11 @@ def serve_guests(api):
 
     image_reference = getattr(api, "image_reference", None)
     guests = Guests(
-        api.live, api.cluster, api.clock, image_reference=image_reference
+        api.live,
+        api.cluster,
+        api.clock,
+        image_reference=image_reference,
+        addresses=getattr(api, "addresses", None),
     )
     api.guests = guests
     add_routes(api, guest_routes(api, guests))

@@ -56,7 +56,8 @@ class InstanceRoutes:
         template = self.api.state.templates.get(guest.template)
         system = "" if template is None else template.operating_system
         state = reply.instance.get("state")
-        data = guest_json(guest, state == "running", system)
+        address = self.guests.address(guest.id)
+        data = guest_json(guest, state == "running", system, address)
         data["state"] = state
         data["cpu_time"] = reply.cpu_time
         media = reply.instance.get("media")
