@@ -9,7 +9,7 @@ from ._context import pass_context
 from ._progress import upload_bar
 
 KINDS = {False: "disk_images", True: "media_images"}
-COLUMNS = ["id", "name", "size", "owner", "group", "create_time"]
+COLUMNS = ["id", "name", "format", "size", "created", "owner", "create_time"]
 
 
 @click.group()

@@ -223,3 +223,75 @@ def test_console_script(cluster):
     )
     assert completed.returncode == 0, completed.stderr
     assert isinstance(json.loads(completed.stdout), list)
+
+
+def qcow2(path: Path, size="64M") -> Path:
+    """Write an empty qcow2 image of virtual ``size`` to ``path``."""
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", str(path), size],
+        check=True,
+    )
+    return path
+
+
+def iso(path: Path) -> Path:
+    """Write a minimal ISO 9660 file: a volume descriptor at 32 KiB."""
+    content = bytearray(64 * 1024)
+    content[32768:32774] = b"\x01CD001"
+    path.write_bytes(bytes(content))
+    return path
+
+
+def test_disk_image_uploaded_and_deleted(nano, tmp_path):
+    """A qcow2 file uploads with its size, shows, and is deleted."""
+    path = qcow2(tmp_path / "tiny.qcow2")
+    output = ok(nano("image", "upload", str(path), "--name", "tiny"))
+    assert output.startswith(f"uploaded {path} as image ")
+    image_id = output.split()[-1]
+
+    images = json.loads(ok(nano("--json", "image", "list")))
+    tiny = [image for image in images if image["id"] == image_id]
+    assert len(tiny) == 1
+    assert tiny[0]["name"] == "tiny"
+    assert tiny[0]["size"] == path.stat().st_size
+    assert tiny[0]["created"] is True
+    shown = json.loads(ok(nano("--json", "image", "show", image_id)))
+    assert shown["format"] == "qcow2"
+
+    assert ok(nano("image", "delete", image_id)) == (
+        f"deleted image {image_id}\n"
+    )
+    images = json.loads(ok(nano("--json", "image", "list")))
+    assert image_id not in [image["id"] for image in images]
+
+
+def test_media_image_uploaded(nano, tmp_path):
+    """--media uploads an ISO as a media image, listed with --media."""
+    path = iso(tmp_path / "rescue.iso")
+    output = ok(nano("image", "upload", str(path), "--media"))
+    image_id = output.split()[-1]
+
+    media = json.loads(ok(nano("--json", "image", "list", "--media")))
+    assert [image["name"] for image in media if image["id"] == image_id] == [
+        "rescue"
+    ]
+    disks = json.loads(ok(nano("--json", "image", "list")))
+    assert image_id not in [image["id"] for image in disks]
+    ok(nano("image", "delete", image_id))
+
+
+def test_invalid_image_leaves_no_record(nano, tmp_path):
+    """A file that is not qcow2 fails with Core's reason, and no record."""
+    path = tmp_path / "junk.qcow2"
+    path.write_bytes(b"not an image at all" * 1000)
+    error = failed(nano("image", "upload", str(path), "--name", "junk"))
+    assert "qcow2" in error
+    images = json.loads(ok(nano("--json", "image", "list")))
+    assert "junk" not in [image["name"] for image in images]
+
+
+def test_unknown_image_not_found(nano):
+    """show names an image id that is neither disk nor media."""
+    error = failed(nano("image", "show", "a" * 32))
+    assert "a" * 32 in error
+    assert "not found" in error

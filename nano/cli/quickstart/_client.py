@@ -55,9 +55,9 @@ class Nano:
             text=True,
         )
         if completed.returncode != 0:
-            detail = (completed.stderr or "").strip()
+            # Without capture, nano's own error is already on the terminal.
+            detail = (completed.stderr or "").strip() or "see its error above"
             raise QuickstartError(
-                f"'nano {' '.join(arguments)}' failed"
-                + (f": {detail}" if detail else "")
+                f"'nano {' '.join(arguments)}' failed: {detail}"
             )
         return completed

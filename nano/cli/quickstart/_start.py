@@ -171,11 +171,8 @@ def _core(steps, layout, settings):
 
 
 def _image_service_options(settings) -> list[str]:
-    # TODO: drop this check once nano-core has --image-port on main.
-    from nano.core.tap import Options
-
-    if not any(option[0] == "image-port" for option in Options.optParameters):
-        return []
+    # The Cell downloads from Core's address on the bridge, so the image
+    # service need not listen on any other interface.
     return [
         "--image-port",
         str(settings.image_port),
