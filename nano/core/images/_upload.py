@@ -57,6 +57,9 @@ class UploadBody:
 
     def write(self, data: bytes) -> None:
         """Store the next chunk of the request body."""
+        # NOTE: this buffered write runs on the reactor thread, as
+        # twisted.web's own spooling of large bodies does; the hash,
+        # checks and sync run in a thread once the body is complete.
         self.received += len(data)
         if self._form is None:
             self._file.write(data)
