@@ -247,14 +247,26 @@ def _guest(steps, settings, nano, image_id):
     for guest in nano.data("guest", "list", "--pool", settings.pool):
         if guest["name"] != settings.guest_name:
             continue
-        if guest.get("created"):
+        if _usable(nano, guest):
             steps.end(f"already created: guest {guest['id']}")
             return guest["id"]
+        steps.note(f"deleting guest {guest['id']}, which cannot run")
         nano.data("guest", "delete", guest["id"])
     guest_id = _create_guest(steps, settings, nano, image_id)
     nano.show("guest", "wait", guest_id)
     steps.end(f"guest {guest_id}")
     return guest_id
+
+
+def _usable(nano, guest) -> bool:
+    # A guest whose creation failed, or whose domain was removed behind
+    # Nano (a stop while Core was down), is replaced.
+    if not guest.get("created"):
+        return False
+    status = nano.attempt("instance", "status", guest["id"])
+    if status.returncode != 0:
+        return False
+    return json.loads(status.stdout).get("state") != "lost"
 
 
 def _create_guest(steps, settings, nano, image_id):
