@@ -150,20 +150,24 @@ class CellDhcp(Service):
         return self._serve(network, bindings, gateway, dns)
 
     def _serve(self, network, bindings, gateway, dns):
-        if self.server is None:
-            server = self._make_server(
-                self._reactor, self.bridge, self.directory, str(network)
-            )
-            try:
-                server.start()
-            except DhcpError as error:
-                return fail(error)
-            self.server = server
         try:
-            reading = self.server.set_bindings(bindings, gateway, dns)
+            if self.server is None:
+                reading = self._start_server(network, bindings, gateway, dns)
+            else:
+                reading = self.server.set_bindings(bindings, gateway, dns)
         except DhcpError as error:
             return fail(error)
         reading.addTimeout(SYNC_TIMEOUT, self._reactor, self._timed_out)
+        return reading
+
+    def _start_server(self, network, bindings, gateway, dns):
+        server = self._make_server(
+            self._reactor, self.bridge, self.directory, str(network)
+        )
+        # Bindings first: start() keeps only the leases they match.
+        server.set_bindings(bindings, gateway, dns)
+        reading = server.start()
+        self.server = server
         return reading
 
     def _timed_out(self, result, timeout):

@@ -161,11 +161,12 @@ class DhcpServer:
         """The bridge address dnsmasq serves from, once started."""
         return self._server
 
-    def start(self) -> None:
+    def start(self) -> Deferred:
         """
         Write the current bindings and start dnsmasq, after stopping one
         that a killed Cell process left running on the same files.
 
+        :return: a Deferred that fires once dnsmasq has read its files.
         :raises DhcpError: dnsmasq is not installed, the bridge is missing
             or has no address in the range, or dnsmasq could not read the
             directory.
@@ -182,7 +183,10 @@ class DhcpServer:
                 pid=previous,
                 bridge=self.bridge,
             )
+        waiter = Deferred()
+        self._pending.append(waiter)
         self._start()
+        return waiter
 
     def set_bindings(self, bindings, gateway=None, dns=()) -> Deferred:
         """

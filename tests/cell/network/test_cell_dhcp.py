@@ -59,6 +59,8 @@ class FakeServer:
         if self.fail is not None:
             raise self.fail
         self.calls.append("start")
+        self.reading = Deferred()
+        return self.reading
 
     def set_bindings(self, bindings, gateway, dns):
         self.calls.append(("bind", bindings, gateway, tuple(dns)))
@@ -147,17 +149,14 @@ class CellDhcpTests(SynchronousTestCase):
         self.assertEqual(self.servers, [])
 
     def test_start_and_bind(self):
-        """The first DHCP instance starts dnsmasq, then binds it."""
+        """The first DHCP instance binds dnsmasq, then starts it."""
         self.instances = [instance(1)]
         syncing = self.dhcp.sync()
         server = self.servers[0]
+        self.assertEqual(str(server.network), "10.213.7.0/24")
+        self.assertEqual(server.calls[1], "start")
         self.assertEqual(
-            server.network,
-            ipaddress.IPv4Network(NETWORK["address"] + "/24", strict=False),
-        )
-        self.assertEqual(server.calls[0], "start")
-        self.assertEqual(
-            server.calls[1],
+            server.calls[0],
             (
                 "bind",
                 {"52:54:00:00:00:01": ("10.213.7.11", "web-1")},
@@ -195,7 +194,7 @@ class CellDhcpTests(SynchronousTestCase):
         self.dhcp.sync()
         self.assertEqual(self.servers[0].calls[-1], "stop")
         self.assertEqual(str(self.servers[1].network), "10.213.9.0/24")
-        self.assertEqual(self.servers[1].calls[1][2], None)
+        self.assertEqual(self.servers[1].calls[0][2], None)
 
     def test_start_failure(self):
         """A bridge that cannot serve fails the sync; the next retries."""
@@ -206,7 +205,7 @@ class CellDhcpTests(SynchronousTestCase):
         self.assertIsNone(self.dhcp.server)
         self.fail = None
         self.dhcp.sync()
-        self.assertEqual(self.servers[1].calls[0], "start")
+        self.assertEqual(self.servers[1].calls[1], "start")
 
     def test_timeout(self):
         """A dnsmasq that never reads the bindings fails the sync in time."""

@@ -39,6 +39,7 @@ class FakeServer:
         if self.fail is not None:
             raise self.fail
         self.running = True
+        return succeed(None)
 
     def set_bindings(self, bindings, gateway, dns):
         self.bindings = (bindings, gateway, tuple(dns))

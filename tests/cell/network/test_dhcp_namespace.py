@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -66,27 +65,6 @@ def guest_disk():
 
 
 @pytest.fixture(scope="module")
-def blackhole():
-    """
-    Drop 10.213.0.0/16 in the root namespace, so nothing of the test
-    network can reach eth0's gateway if a namespace leaks it.
-    """
-    route = ["10.213.0.0/16", "metric", "4000"]
-    routes = subprocess.run(
-        ["ip", "route", "show", "type", "blackhole"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    added = "10.213.0.0/16" not in routes
-    if added:
-        ip("route", "add", "blackhole", *route)
-    yield
-    if added:
-        ip("route", "del", "blackhole", *route)
-
-
-@pytest.fixture(scope="module")
 def lan(blackhole):
     """
     A namespace with bridge ``br0`` (10.213.21.1/24), four taps for QEMU,
@@ -121,15 +99,9 @@ def lan(blackhole):
 
 
 @pytest.fixture(scope="module")
-def directory():
-    """
-    A directory under /tmp that dnsmasq's unprivileged user can read
-    (pytest's own temporary directories are mode 0700).
-    """
-    path = Path(tempfile.mkdtemp(prefix="nano-dhcp-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def directory(open_directory):
+    """The module's directory for dnsmasq's files and guest disks."""
+    return open_directory
 
 
 class Harness:

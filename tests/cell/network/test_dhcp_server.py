@@ -118,6 +118,24 @@ class DhcpServerTests(SynchronousTestCase):
         self.assertEqual(Path(self.server.files.hosts).read_text(), "")
         self.assertEqual(self.server.pid, 1000)
 
+    def test_start_waits_for_read(self):
+        """start's Deferred fires once dnsmasq has read its files."""
+        self.server.set_bindings({MAC: ("10.213.7.10", None)})
+        started = self.server.start()
+        self.assertNoResult(started)
+        self.read_files()
+        self.successResultOf(started)
+        self.assertEqual(self.process.signals, [])
+
+    def test_start_keeps_bound_leases(self):
+        """Leases of bindings set before start survive the start."""
+        leases = Path(self.server.files.leases)
+        leases.parent.mkdir(parents=True)
+        leases.write_text(f"1 {MAC} 10.213.7.10 one *\n")
+        self.server.set_bindings({MAC: ("10.213.7.10", "one")})
+        self.server.start()
+        self.assertEqual(leases.read_text(), f"1 {MAC} 10.213.7.10 one *\n")
+
     def test_start_fails_without_bridge(self):
         """A bridge check failure is raised and nothing is spawned."""
         self.locate_error = DhcpError("bridge br0 not found")
