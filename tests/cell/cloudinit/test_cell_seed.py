@@ -104,7 +104,7 @@ class CellSeedTests(HandlerTestCase):
         self.assert_nothing_left(instance_id)
 
     def test_modify_rebuilds_seed(self):
-        """New credentials rebuild the seed; the instance-id stays."""
+        """New credentials rebuild the seed, and the instance-id stays."""
         instance_id, _ = self.create(cloud_init=cloud_init())
         _, before = read_seed(self.seed(instance_id))
         request = ModifyInstanceRequest(
