@@ -379,7 +379,12 @@ class Guests:
         """
         if guest.image is None:
             return None
-        return self.image_reference("disk", guest.image)
+        return self._reference("disk", guest.image)
+
+    def _reference(self, kind, image_id) -> dict:
+        """Return an image reference with the keys the Cell needs."""
+        reference = self.image_reference(kind, image_id)
+        return {k: v for k, v in reference.items() if k != "virtual_size"}
 
     def _listed(self, reply, guest):
         """Add a created instance to its Cell's list, until the Cell's
@@ -399,7 +404,7 @@ class Guests:
         """
         reference = None
         if media is not None:
-            reference = self.image_reference("media", media)
+            reference = self._reference("media", media)
         message = StartInstanceRequest(
             task_id=task_id or guest.task_id,
             instance_id=guest.id,
@@ -419,7 +424,7 @@ class Guests:
         message = InsertMediaRequest(
             task_id=self.make_id(),
             instance_id=guest.id,
-            media=self.image_reference("media", media),
+            media=self._reference("media", media),
         )
         return self.request(guest, message, DOWNLOAD_TIMEOUT)
 

@@ -3,10 +3,15 @@ Tests of a guest's MAC address and of creating a guest from a disk
 image, with fake Cells and a fake image lookup.
 """
 
+from types import SimpleNamespace
+
 from cluster_helpers import CORE_ADDRESS, GIB
 from guest_helpers import GuestTestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from nano.core._guests import ImageUnavailable
+from nano.core.api.guests import image_reference
+from nano.core.images import ImageError
 from nano.projections import CoreProjection, LiveProjection, load
 from nano.projections.guests import GuestProjection
 
@@ -250,3 +255,44 @@ class InstanceMediaTests(GuestTestCase):
             "POST", "/api/v1/instances/g1/media", {"source": "iso1"}
         )
         self.assert_error(reply, 409, "no CD-ROM drive")
+
+
+class StoreLookupTests(SynchronousTestCase):
+    """The lookup of image references in Core's image store."""
+
+    def setUp(self):
+        self.api = SimpleNamespace(images=FakeStore())
+
+    def test_reference_with_virtual_size(self):
+        """A stored image's reference gets its virtual size."""
+        reference = image_reference(self.api, "disk", IMAGE)
+        self.assertEqual(reference["id"], IMAGE)
+        self.assertEqual(reference["virtual_size"], 8 * GIB)
+
+    def test_store_error_becomes_unavailable(self):
+        """The store's error is passed on as ImageUnavailable."""
+        with self.assertRaises(ImageUnavailable) as caught:
+            image_reference(self.api, "disk", "nope")
+        self.assertIn("no such image", str(caught.exception))
+
+    def test_no_store(self):
+        """Without an image store, every image is unavailable."""
+        with self.assertRaises(ImageUnavailable) as caught:
+            image_reference(SimpleNamespace(), "media", IMAGE)
+        self.assertIn("Core has no image service", str(caught.exception))
+
+
+class FakeStore:
+    """The two lookups of :class:`~nano.core.images.Images` used here."""
+
+    def reference(self, kind, image_id):
+        if image_id != IMAGE:
+            raise ImageError(
+                f"invalid {kind} image {image_id!r}: no such image"
+            )
+        found = reference(kind, image_id)
+        del found["virtual_size"]
+        return found
+
+    def get(self, kind, image_id):
+        return SimpleNamespace(file=SimpleNamespace(virtual_size=8 * GIB))

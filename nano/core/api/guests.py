@@ -517,6 +517,30 @@ def _disks(fields) -> list[int]:
     return disks
 
 
+def image_reference(api, kind: str, image_id: str) -> dict:
+    """
+    Return the reference of an image of ``api.images`` (the image store,
+    which may be served after the guests), with its ``virtual_size``.
+
+    :raises ImageUnavailable: the image is unknown, has no file, or Core
+        serves no images.
+    """
+    from ..images import ImageError
+
+    images = getattr(api, "images", None)
+    if images is None:
+        raise ImageUnavailable(
+            f"{kind} image {image_id!r} cannot be used: Core has no image "
+            "service"
+        )
+    try:
+        reference = images.reference(kind, image_id)
+    except ImageError as error:
+        raise ImageUnavailable(str(error)) from None
+    virtual_size = images.get(kind, image_id).file.virtual_size
+    return {**reference, "virtual_size": virtual_size}
+
+
 def serve_guests(api):
     """
     Give ``api`` (a CoreAPI) its guests, as ``api.guests``, and serve
@@ -527,12 +551,13 @@ def serve_guests(api):
     from .guest_auth import serve_guest_auth
     from .instances import instance_routes
 
-    image_reference = getattr(api, "image_reference", None)
     guests = Guests(
         api.live,
         api.cluster,
         api.clock,
-        image_reference=image_reference,
+        image_reference=lambda kind, image_id: image_reference(
+            api, kind, image_id
+        ),
         addresses=getattr(api, "addresses", None),
     )
     api.guests = guests
