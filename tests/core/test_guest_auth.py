@@ -5,9 +5,12 @@ that go into a guest's cloud-init seed, with fake Cells.
 
 from pathlib import Path
 
+import pytest
 from cluster_helpers import CORE_ADDRESS
 from guest_helpers import GuestTestCase
 
+from nano.core.api import ApiError
+from nano.core.api.guest_auth import check_cloud_init
 from nano.events import read_lines, verify
 from nano.events.core import CORE_EVENTS
 from nano.events.guests import GuestAuthChanged
@@ -188,3 +191,44 @@ def test_snapshot_keeps_credentials():
     [old] = projection.from_json(written).values()
     assert old.admin_name is None
     assert old.admin_secret is None
+
+
+def test_cloud_init_defaults():
+    """An empty cloud_init gets root login, the user and a password."""
+    settings = check_cloud_init({}, "root")
+    assert settings["root_enabled"] is True
+    assert settings["admin_name"] == "root"
+    assert len(settings["admin_secret"]) == 12
+    assert settings["data_path"] == "/opt/data"
+
+
+def test_cloud_init_given():
+    """Given values are kept."""
+    given = {
+        "root_enabled": False,
+        "admin_name": "nano",
+        "admin_secret": "12345678",
+        "data_path": "/srv/data",
+    }
+    assert check_cloud_init(given, "root") == given
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("yes", "invalid cloud_init 'yes': must be an object"),
+        ({"modules": []}, "unknown field 'modules'"),
+        ({"root_enabled": 1}, "invalid cloud_init.root_enabled 1"),
+        ({"admin_name": "Admin"}, "invalid user 'Admin'"),
+        ({"admin_secret": "a\nb"}, "must not contain control characters"),
+        ({"data_path": "opt"}, "invalid cloud_init.data_path 'opt'"),
+        ({"data_path": "/opt/../etc"}, "must be a normalized absolute"),
+        ({"data_path": "/"}, "invalid cloud_init.data_path '/'"),
+    ],
+)
+def test_cloud_init_rejected(value, fragment):
+    """Each invalid cloud_init field gets a 400 naming it."""
+    with pytest.raises(ApiError) as caught:
+        check_cloud_init(value, "root")
+    assert caught.value.status == 400
+    assert fragment in str(caught.value)

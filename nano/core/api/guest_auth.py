@@ -10,6 +10,7 @@ returned in plain text, as Nano 1.x does: anyone with API credentials
 for the guest, or read access to Core's journal, can read it.
 """
 
+import posixpath
 import re
 import secrets
 import string
@@ -31,6 +32,10 @@ from .guests import add_routes, cell_error
 USER_PATTERN = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 MAX_PASSWORD = 256
 PASSWORD_LENGTH = 12
+DEFAULT_DATA_PATH = "/opt/data"
+CLOUD_INIT_FIELDS = ("root_enabled", "admin_name", "admin_secret", "data_path")
+# Written into the guest's /etc/fstab and a shell script, so no blanks.
+_DATA_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 # Letters and digits without 0/O/o and 1/l/I, which are easily misread.
 _ALPHABET = "".join(
     c for c in string.ascii_letters + string.digits if c not in "0Oo1lI"
@@ -73,6 +78,60 @@ def check_password(value) -> str:
         raise bad_request(
             "invalid password: must not contain control characters such "
             "as newlines or tabs"
+        )
+    return value
+
+
+def check_cloud_init(value, default_user: str) -> dict:
+    """
+    Check the ``cloud_init`` object of a create request (Nano 1.x:
+    ``root_enabled``, ``admin_name``, ``admin_secret``, ``data_path``,
+    each optional) and return it with the defaults filled in: root login
+    enabled, ``default_user``, a random password and ``/opt/data``.
+
+    :raises ApiError: 400, naming the field; a password is not shown.
+    """
+    if not isinstance(value, dict):
+        raise bad_request(
+            f"invalid cloud_init {value!r}: must be an object with any of "
+            f"{', '.join(CLOUD_INIT_FIELDS)}"
+        )
+    check_keys(value, CLOUD_INIT_FIELDS)
+    root_enabled = value.get("root_enabled", True)
+    if not isinstance(root_enabled, bool):
+        raise bad_request(
+            f"invalid cloud_init.root_enabled {root_enabled!r}: must be "
+            "true or false"
+        )
+    return {
+        "root_enabled": root_enabled,
+        "admin_name": check_user(value.get("admin_name", default_user)),
+        "admin_secret": check_password(
+            value.get("admin_secret") or generate_password()
+        ),
+        "data_path": check_data_path(
+            value.get("data_path") or DEFAULT_DATA_PATH
+        ),
+    }
+
+
+def check_data_path(value) -> str:
+    """
+    Return ``value`` if it is a normalized absolute path of letters,
+    digits, ``.``, ``_``, ``-`` and ``/``.
+
+    :raises ApiError: 400, naming the value and the rule.
+    """
+    if (
+        not isinstance(value, str)
+        or not _DATA_PATH.fullmatch(value)
+        or posixpath.normpath(value) != value
+        or value == "/"
+    ):
+        raise bad_request(
+            f"invalid cloud_init.data_path {value!r}: must be a normalized "
+            "absolute path of letters, digits, '.', '_', '-' and '/', "
+            "such as /opt/data"
         )
     return value
 
