@@ -291,6 +291,7 @@ def test_unknown_mac_gets_no_reply(lan, harness):
     assert run.returncode != 0, run.stderr
     assert "lease of" not in run.stderr
     assert CLIENT_MAC not in {mac for mac, _ in lease_pairs(harness)}
+    assert f"DHCPDISCOVER(br0) {CLIENT_MAC} ignored" in harness.log()
 
 
 def test_removed_binding_frees_its_address(lan, harness):
