@@ -33,8 +33,19 @@ def cdrom(xml):
 
 
 def boot_order(xml):
-    """Return the ``dev`` of each ``<boot>`` in a domain XML."""
-    return [boot.get("dev") for boot in ET.fromstring(xml).iter("boot")]
+    """
+    Return the boot devices of a domain XML in order, as ``<os><boot
+    dev>`` names them: ``cdrom`` or ``hd``.
+    """
+    root = ET.fromstring(xml)
+    legacy = [boot.get("dev") for boot in root.findall("os/boot")]
+    ordered = sorted(
+        (int(disk.find("boot").get("order")), disk.get("device"))
+        for disk in root.iter("disk")
+        if disk.find("boot") is not None
+    )
+    names = {"cdrom": "cdrom", "disk": "hd"}
+    return legacy + [names[device] for _, device in ordered]
 
 
 class MediaTestCase(HandlerTestCase):

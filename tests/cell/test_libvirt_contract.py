@@ -434,7 +434,19 @@ ISO = "/var/tmp/contract.iso"
 
 
 def _boots(xml):
-    return [boot.get("dev") for boot in ET.fromstring(xml).iter("boot")]
+    """
+    Return the boot devices of a domain XML in order, as ``<os><boot
+    dev>`` names them: ``cdrom`` or ``hd``.
+    """
+    root = ET.fromstring(xml)
+    legacy = [boot.get("dev") for boot in root.findall("os/boot")]
+    ordered = sorted(
+        (int(disk.find("boot").get("order")), disk.get("device"))
+        for disk in root.iter("disk")
+        if disk.find("boot") is not None
+    )
+    names = {"cdrom": "cdrom", "disk": "hd"}
+    return legacy + [names[device] for _, device in ordered]
 
 
 def _quotes(xml):

@@ -7,6 +7,7 @@ out of the running domain.
 import io
 import xml.etree.ElementTree as ET
 
+import attrs
 import pycdlib
 import pytest
 import pytest_twisted
@@ -61,6 +62,36 @@ async def test_media_in_running_domain(host, storage, tmp_path, bus):  # noqa: F
         await guest.change_media(None)
         assert source_of(await guest.xml()) is None
         assert source_of(await guest.xml(inactive=True)) is None
+    finally:
+        if await guest.state() is not DomainState.STOPPED:
+            await guest.destroy()
+        await guest.undefine()
+
+
+@pytest_twisted.ensureDeferred
+async def test_boot_order_accepted(host, storage, tmp_path):  # noqa: F811
+    """
+    QEMU starts a domain that boots from its media drive first, beside a
+    second CD-ROM drive such as the cloud-init seed.
+    """
+    iso = make_iso(tmp_path / "boot.iso")
+    disk = await storage.create("media-boot", 64 * MIB)
+    spec = qemu_spec("nano-media-boot", disk, str(tmp_path / "console.log"))
+    spec = attrs.evolve(spec, cdrom=iso, boot_cdrom=True)
+    root = ET.fromstring(domain_xml(spec))
+    seed = ET.SubElement(root.find("devices"), "disk", type="file")
+    seed.set("device", "cdrom")
+    ET.SubElement(seed, "source", file=make_iso(tmp_path / "seed.iso"))
+    ET.SubElement(seed, "target", dev="hdd", bus="ide")
+    ET.SubElement(seed, "readonly")
+    guest = await host.define(ET.tostring(root, encoding="unicode"))
+    try:
+        await guest.start()
+        assert await guest.state() is DomainState.RUNNING
+        running = ET.fromstring(await guest.xml())
+        drive = running.find("devices/disk[@device='cdrom']")
+        assert drive.find("boot").get("order") == "1"
+        assert drive.find("source").get("file") == iso
     finally:
         if await guest.state() is not DomainState.STOPPED:
             await guest.destroy()

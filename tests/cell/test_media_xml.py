@@ -28,8 +28,19 @@ def drive(xml):
 
 
 def boots(xml):
-    """Return the boot devices of a domain XML, in order."""
-    return [boot.get("dev") for boot in ET.fromstring(xml).iter("boot")]
+    """
+    Return the boot devices of a domain XML in order, as ``<os><boot
+    dev>`` names them: ``cdrom`` or ``hd``.
+    """
+    root = ET.fromstring(xml)
+    legacy = [boot.get("dev") for boot in root.findall("os/boot")]
+    ordered = sorted(
+        (int(disk.find("boot").get("order")), disk.get("device"))
+        for disk in root.iter("disk")
+        if disk.find("boot") is not None
+    )
+    names = {"cdrom": "cdrom", "disk": "hd"}
+    return legacy + [names[device] for _, device in ordered]
 
 
 def test_empty_drive_by_default():
@@ -90,6 +101,7 @@ def test_with_media_sets_boot_order():
     xml = domain_xml(spec())
     booting = with_media(xml, ISO, True)
     assert boots(booting) == ["cdrom", "hd"]
+    assert ET.fromstring(booting).find("os/boot") is None
     assert drive(booting).find("source").get("file") == ISO
     again = with_media(booting, ISO, False)
     assert boots(again) == ["hd"]

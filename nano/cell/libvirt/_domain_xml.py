@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 
 import attrs
 
+from ._media import set_boot_order
 from ._templates import DeviceSet
 
 MIN_MEMORY = 64 * 1024 * 1024
@@ -302,6 +303,10 @@ def domain_xml(spec):
     _add_devices(ET.SubElement(root, "devices"), spec)
     if not spec.relabel:
         ET.SubElement(root, "seclabel", type="none", model="dac")
+    if spec.boot_cdrom:
+        devices = root.find("devices")
+        cdrom = devices.find("disk[@device='cdrom']")
+        set_boot_order(root, cdrom, True)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode")
 
@@ -315,9 +320,8 @@ def _text(parent, tag, text, **attributes):
 def _add_os(root, spec):
     os_element = ET.SubElement(root, "os")
     _text(os_element, "type", "hvm", arch="x86_64", machine=spec.machine)
-    if spec.boot_cdrom:
-        ET.SubElement(os_element, "boot", dev="cdrom")
-    ET.SubElement(os_element, "boot", dev="hd")
+    if not spec.boot_cdrom:
+        ET.SubElement(os_element, "boot", dev="hd")
     features = ET.SubElement(root, "features")
     ET.SubElement(features, "acpi")
     ET.SubElement(features, "apic")
