@@ -79,6 +79,7 @@ class Core(Process):
     def __init__(self, root: Path):
         self.root = root
         self.port = free_port()
+        self.image_port = free_port()
         self.fabric_port = free_port(socket.SOCK_DGRAM)
         config = root / "core-config"
         config.mkdir()
@@ -101,6 +102,10 @@ class Core(Process):
                 "127.0.0.1",
                 "--interface",
                 "127.0.0.1",
+                "--image-port",
+                str(self.image_port),
+                "--image-interface",
+                "127.0.0.1",
             ],
         )
 
@@ -118,19 +123,37 @@ class Core(Process):
 
     def call(self, method, path, body=None):
         """Send a signed request; return (HTTP status, envelope)."""
-        config = json.loads(
-            (self.root / "core-config" / "api.cfg").read_text()
-        )
-        entry = config["credentials"][0]
         data = b"" if body is None else json.dumps(body).encode()
         headers = {"host": f"127.0.0.1:{self.port}"}
         if data:
             headers["content-type"] = "application/json"
         path_only, _, query = path.partition("?")
         request = Request(method, path_only, query, headers, data)
-        headers.update(
-            sign(request, entry["id"], entry["key"], datetime.now(UTC))
+        headers.update(self._signature(request))
+        return self._send(method, path, headers, data)
+
+    def upload(self, path, file_path: Path):
+        """
+        POST a file as a raw body, signed as a streamed upload (as if its
+        body were empty); return (HTTP status, envelope).
+        """
+        headers = {
+            "host": f"127.0.0.1:{self.port}",
+            "content-type": "application/octet-stream",
+        }
+        request = Request("POST", path, "", headers, b"")
+        headers.update(self._signature(request, streamed=True))
+        return self._send("POST", path, headers, file_path.read_bytes())
+
+    def _signature(self, request, streamed=False):
+        config = json.loads(
+            (self.root / "core-config" / "api.cfg").read_text()
         )
+        entry = config["credentials"][0]
+        now = datetime.now(UTC)
+        return sign(request, entry["id"], entry["key"], now, streamed)
+
+    def _send(self, method, path, headers, data):
         http = urllib.request.Request(
             f"http://127.0.0.1:{self.port}{path}",
             data=data or None,
