@@ -9,6 +9,7 @@ network's own address, its broadcast address or the gateway, even where
 a range includes them, so a range's capacity leaves them out.
 """
 
+import socket
 from collections.abc import Collection, Iterable, Iterator
 from ipaddress import (
     AddressValueError,
@@ -89,16 +90,27 @@ class IPv4Range:
         return size - len(self.excluded(gateway))
 
     def free(
-        self, gateway: IPv4Address, taken: Collection[IPv4Address]
+        self, gateway: IPv4Address, taken: Collection[int]
     ) -> Iterator[IPv4Address]:
-        """Yield the addresses that can be allocated, lowest first."""
-        # Whole numbers hash faster than IPv4Address objects, which
-        # counts when thousands of addresses are taken.
+        """
+        Yield the addresses that can be allocated, lowest first.
+
+        :param taken: the allocated addresses, as whole numbers (see
+            :func:`address_number`), which hash faster than
+            :class:`IPv4Address` objects when thousands are taken.
+        """
         skipped = {int(address) for address in self.excluded(gateway)}
-        skipped.update(int(address) for address in taken)
         for number in range(int(self.start), int(self.end) + 1):
-            if number not in skipped:
+            if number not in skipped and number not in taken:
                 yield IPv4Address(number)
+
+
+def address_number(address: str) -> int:
+    """
+    Return a valid dotted-quad address as a whole number, as
+    ``int(IPv4Address(address))`` does, many times faster.
+    """
+    return int.from_bytes(socket.inet_aton(address), "big")
 
 
 def parse_address(field: str, value) -> IPv4Address:
@@ -185,11 +197,12 @@ def first_overlap(
 def next_free(
     ranges: Iterable[IPv4Range],
     gateway: IPv4Address,
-    taken: Collection[IPv4Address],
+    taken: Collection[int],
 ) -> tuple[IPv4Address, IPv4Range] | None:
     """
     Return the lowest address of ``ranges`` that is neither excluded nor
-    in ``taken``, with its range, or ``None`` when all are.
+    in ``taken`` (whole numbers), with its range, or ``None`` when all
+    are.
     """
     for address_range in sorted(ranges, key=lambda each: each.start):
         for address in address_range.free(gateway, taken):

@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred, DeferredLock, succeed
 from nano.events import utc_time
 from nano.events.addresses import AddressAllocated, AddressReleased
 
-from ._address_ranges import IPv4Range, next_free
+from ._address_ranges import IPv4Range, address_number, next_free
 from ._logging import core_logger
 
 
@@ -97,7 +97,7 @@ class Addresses:
             IPv4Range.parse(each.start, each.end, each.netmask)
             for each in pool.ranges_of(pool.mode)
         ]
-        taken = {IPv4Address(address) for address in self.state.allocations}
+        taken = set(map(address_number, self.state.allocations))
         found = next_free(ranges, IPv4Address(pool.gateway), taken)
         if found is None:
             raise AddressError(

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from nano.core._address_ranges import (
     IPv4Range,
     RangeError,
+    address_number,
     check_gateway,
     first_overlap,
     next_free,
@@ -64,7 +65,7 @@ def test_capacity_skips_reserved_addresses():
 def test_next_free_skips_gateway_and_taken():
     """The lowest address that is neither reserved nor taken comes next."""
     address_range = parsed("10.213.7.0", "10.213.7.5")
-    taken = {IPv4Address("10.213.7.2")}
+    taken = {int(IPv4Address("10.213.7.2"))}
     address, found_in = next_free([address_range], GATEWAY, taken)
     assert address == IPv4Address("10.213.7.3")
     assert found_in is address_range
@@ -73,7 +74,7 @@ def test_next_free_skips_gateway_and_taken():
 def test_next_free_none_when_full():
     """A range with every address taken gives nothing."""
     address_range = parsed("10.213.7.10", "10.213.7.11")
-    taken = {IPv4Address("10.213.7.10"), IPv4Address("10.213.7.11")}
+    taken = {int(IPv4Address("10.213.7.10")), int(IPv4Address("10.213.7.11"))}
     assert next_free([address_range], GATEWAY, taken) is None
 
 
@@ -120,6 +121,12 @@ def test_first_overlap_label():
     ]
     assert first_overlap(new, others) == "b"
     assert first_overlap(parsed("10.213.7.40", "10.213.7.50"), others) is None
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_address_number_matches_ipaddress(number):
+    """address_number reads a dotted quad as ipaddress does."""
+    assert address_number(str(IPv4Address(number))) == number
 
 
 # Property tests, in one /24 and its neighbours so that ranges often
@@ -194,7 +201,7 @@ def test_next_free_is_lowest_untaken(address_ranges, data):
         if usable
         else set()
     )
-    found = next_free(address_ranges, GATEWAY, taken)
+    found = next_free(address_ranges, GATEWAY, {int(each) for each in taken})
     remaining = usable - taken
     if not remaining:
         assert found is None
