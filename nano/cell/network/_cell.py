@@ -96,6 +96,8 @@ class CellDhcp(Service):
         self._instances = instances
         self._make_server = make_server
         self.server = None
+        self._stopping = None
+        self._stop_waiters = []
 
     def startService(self):
         """Serve the journalled bindings; a failure is logged."""
@@ -116,8 +118,7 @@ class CellDhcp(Service):
     def stopService(self):
         """Stop dnsmasq."""
         super().stopService()
-        server, self.server = self.server, None
-        return server.stop() if server is not None else None
+        return self._stop_server()
 
     def sync(self) -> Deferred:
         """
@@ -142,11 +143,11 @@ class CellDhcp(Service):
         if network is None:
             return self._stop_server()
         if self.server is not None and self.server.network != network:
-            stopping = self._stop_server()
-            stopping.addCallback(
-                lambda _: self._serve(network, bindings, gateway, dns)
-            )
-            return stopping
+            self._stop_server()
+        if self.server is None and self._stopping is not None:
+            # Start the next dnsmasq once the last one has let go of the
+            # DHCP port and the lease file, with the bindings of then.
+            return self._after_stop().addCallback(lambda _: self.sync())
         return self._serve(network, bindings, gateway, dns)
 
     def _serve(self, network, bindings, gateway, dns):
@@ -178,6 +179,22 @@ class CellDhcp(Service):
 
     def _stop_server(self):
         server, self.server = self.server, None
-        if server is None:
+        if server is not None:
+            self._stopping = server.stop()
+            self._stopping.addBoth(self._stopped)
+        return self._after_stop()
+
+    def _stopped(self, result):
+        waiters, self._stop_waiters = self._stop_waiters, []
+        self._stopping = None
+        for waiter in waiters:
+            waiter.callback(None)
+        return result
+
+    def _after_stop(self):
+        """Return a Deferred that fires once no dnsmasq is stopping."""
+        if self._stopping is None:
             return succeed(None)
-        return server.stop()
+        waiter = Deferred()
+        self._stop_waiters.append(waiter)
+        return waiter

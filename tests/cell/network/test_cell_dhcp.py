@@ -54,6 +54,7 @@ class FakeServer:
         self.fail = fail
         self.calls = []
         self.reading = None
+        self.stopping = succeed(None)
 
     def start(self):
         if self.fail is not None:
@@ -69,7 +70,7 @@ class FakeServer:
 
     def stop(self):
         self.calls.append("stop")
-        return succeed(None)
+        return self.stopping
 
 
 class HostnameTests(SynchronousTestCase):
@@ -195,6 +196,25 @@ class CellDhcpTests(SynchronousTestCase):
         self.assertEqual(self.servers[0].calls[-1], "stop")
         self.assertEqual(str(self.servers[1].network), "10.213.9.0/24")
         self.assertEqual(self.servers[1].calls[0][2], None)
+
+    def test_start_waits_for_stop(self):
+        """A new dnsmasq starts only once the last one has exited."""
+        self.instances = [instance(1)]
+        self.dhcp.sync()
+        self.servers[0].stopping = Deferred()
+        self.instances = []
+        stopped = self.dhcp.sync()
+        self.instances = [instance(2)]
+        syncing = self.dhcp.sync()
+        self.assertEqual(len(self.servers), 1)
+        self.assertNoResult(stopped)
+
+        self.servers[0].stopping.callback(None)
+        self.successResultOf(stopped)
+        self.assertEqual(len(self.servers), 2)
+        self.assertEqual(self.servers[1].calls[1], "start")
+        self.servers[1].reading.callback(None)
+        self.successResultOf(syncing)
 
     def test_start_failure(self):
         """A bridge that cannot serve fails the sync; the next retries."""
