@@ -1,9 +1,11 @@
 """Core's API: address pools and their ranges."""
 
-from api_helpers import ApiTestCase
+import orjson
+from api_helpers import HOST, ApiTestCase
 
 from nano.events import utc_time
 from nano.events.addresses import AddressAllocated
+from nano.signing import Request
 
 ADDRESS_POOLS = "/api/v1/address_pools/"
 POOLS = "/api/v1/compute_pools/"
@@ -351,3 +353,31 @@ class RangeTests(AddressPoolTestCase):
         self.assert_error(reply, 409, "range 10.213.7.10-10.213.7.19", "i-3")
         pool = self.reloaded_state().addresses.pools["lan"]
         self.assertEqual(len(pool.ranges), 1)
+
+
+class BindingRaceTests(AddressPoolTestCase):
+    """A compute pool bound to an address pool while it is deleted."""
+
+    def test_delete_while_bound_rejected(self):
+        """Deleting an address pool that a compute pool is being bound
+        to gets 409, and the binding is written."""
+        self.create()
+        binding = self.unsettled("POST", POOLS + "web", {"network": "lan"})
+        reply = self.call("DELETE", ADDRESS_POOLS + "lan")
+        self.assert_error(reply, 409, "another change to address pool 'lan'")
+        self.stub.flush()
+        self.assertEqual(self.successResultOf(binding).code, 200)
+        state = self.reloaded_state()
+        self.assertEqual(state.pools["web"].network, "lan")
+        self.assertIn("lan", state.addresses.pools)
+
+    def unsettled(self, method, path, body):
+        """Send a signed request without letting the journal write."""
+        data = orjson.dumps(body)
+        headers = {"host": HOST, "content-type": "application/json"}
+        headers.update(self.sign(Request(method, path, "", headers, data)))
+        responding = self.stub.request(
+            method, f"http://{HOST}{path}", headers=headers, data=data
+        )
+        self.stub.flush()
+        return responding
