@@ -310,10 +310,11 @@ def test_replay_until_zero(capsys, journal):
     assert output["position"] == 0
     assert output["time"] is None
     assert output["state"] == {
-        "version": 2,
+        "version": 3,
         "pools": {},
         "templates": {},
         "cells": {},
+        "addresses": {"pools": {}, "allocations": []},
     }
 
 
