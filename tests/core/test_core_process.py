@@ -131,6 +131,12 @@ def test_restart_keeps_state(core):
     )
     assert (status, reply["error_code"]) == (200, 0), reply
     status, reply = core.call(
+        "POST",
+        "/api/v1/address_pools/net1/internal/ranges/10.213.7.10",
+        {"end": "10.213.7.99", "netmask": "255.255.255.0"},
+    )
+    assert (status, reply["error_code"]) == (200, 0), reply
+    status, reply = core.call(
         "POST", "/api/v1/compute_pools/alpha", {"network": "net1"}
     )
     assert (status, reply["error_code"]) == (200, 0), reply
@@ -145,13 +151,14 @@ def test_restart_keeps_state(core):
     assert len(snapshots) == 1
 
     core.start()
-    assert "(snapshot at 7, 0 events replayed)" in core.log()
+    assert "(snapshot at 8, 0 events replayed)" in core.log()
     status, reply = core.call("GET", "/api/v1/compute_pools/")
     assert status == 200
     assert [pool["name"] for pool in reply["data"]] == ["alpha"]
     assert reply["data"][0]["network"] == "net1"
     _, address_pools = core.call("GET", "/api/v1/address_pools/")
     assert [pool["name"] for pool in address_pools["data"]] == ["net1"]
+    assert address_pools["data"][0]["addresses"] == 90
     _, after = core.call("GET", "/api/v1/templates/")
     assert after["data"] == templates["data"]
     core.stop()
