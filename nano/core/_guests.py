@@ -21,6 +21,7 @@ from twisted.internet.defer import Deferred, DeferredLock, maybeDeferred
 
 from nano.events import utc_time
 from nano.events.guests import (
+    GuestAuthChanged,
     GuestAutoStartChanged,
     GuestCoresChanged,
     GuestCreated,
@@ -206,10 +207,13 @@ class Guests:
             )
         return reserved
 
-    def create(self, guest_id: str, **config) -> Deferred:
+    def create(self, guest_id: str, credentials=None, **config) -> Deferred:
         """
         Record the start of a guest's creation, then start its saga.
 
+        :param credentials: ``(admin name, password)`` for the guest's
+            cloud-init seed, recorded as a
+            :class:`~nano.events.guests.GuestAuthChanged`, or None.
         :param config: the fields of
             :class:`~nano.events.guests.GuestCreateStarted`.
         :return: a Deferred that fires once the start is on disk; the
@@ -222,6 +226,16 @@ class Guests:
             **config,
         )
         recorded = self.record(event)
+        if credentials is not None:
+            name, secret = credentials
+            auth = GuestAuthChanged(
+                aggregate_id=guest_id,
+                time=event.time,
+                task_id=event.task_id,
+                admin_name=name,
+                admin_secret=secret,
+            )
+            recorded.addCallback(lambda _: self.record(auth))
         return recorded.addCallback(lambda _: self._run(guest_id))
 
     def _run(self, guest_id: str) -> None:
@@ -359,6 +373,7 @@ class Guests:
             mac=guest.mac,
             from_image=self._disk_image(guest),
             network=self._network(guest),
+            cloud_init=_cloud_init(guest),
         )
         timeout = CREATE_TIMEOUT if guest.image is None else DOWNLOAD_TIMEOUT
         created = self.request(guest, message, timeout)
@@ -574,6 +589,19 @@ class Guests:
             old=old,
             error=failure.getErrorMessage(),
         )
+
+
+def _cloud_init(guest) -> dict | None:
+    """Return the cloud-init settings a guest's Cell gets, or None."""
+    if not guest.cloud_init:
+        return None
+    return {
+        "hostname": guest.name,
+        "admin_name": guest.admin_name or "root",
+        "admin_secret": guest.admin_secret or "",
+        "root_enabled": guest.root_enabled,
+        "data_path": guest.data_path or "",
+    }
 
 
 class _GuestSagaLog:

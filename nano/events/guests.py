@@ -34,6 +34,10 @@ class GuestCreateStarted(Event):
         written before Core chose one.
     :ivar image: the id of the disk image the system volume starts
         from, or None for an empty system volume.
+    :ivar cloud_init: the guest gets a cloud-init seed ISO; its
+        administrator and password follow in a :class:`GuestAuthChanged`.
+    :ivar root_enabled: the seed lets root log in over SSH with a key.
+    :ivar data_path: where the seed mounts the data disks, or None.
     """
 
     name: str = attrs.field(validator=require_str)
@@ -48,6 +52,11 @@ class GuestCreateStarted(Event):
     auto_start: bool = attrs.field(validator=require_bool)
     mac: str | None = attrs.field(default=None, validator=require_optional_str)
     image: str | None = attrs.field(
+        default=None, validator=require_optional_str
+    )
+    cloud_init: bool = attrs.field(default=False, validator=require_bool)
+    root_enabled: bool = attrs.field(default=True, validator=require_bool)
+    data_path: str | None = attrs.field(
         default=None, validator=require_optional_str
     )
 

@@ -50,6 +50,8 @@ class Guest:
     :ivar mac: the NIC's MAC address, or None for a guest created before
         Core chose one.
     :ivar image: the id of the disk image it was created from, or None.
+    :ivar cloud_init: it has a cloud-init seed ISO, with
+        ``root_enabled`` and ``data_path``.
     :ivar admin_name: the administrator's user name in its cloud-init
         seed, or None when none was recorded.
     :ivar admin_secret: that administrator's password, or None.
@@ -73,6 +75,9 @@ class Guest:
     error: str | None = None
     mac: str | None = None
     image: str | None = None
+    cloud_init: bool = False
+    root_enabled: bool = True
+    data_path: str | None = None
     admin_name: str | None = None
     admin_secret: str | None = attrs.field(default=None, repr=False)
 
@@ -90,6 +95,9 @@ _CONFIG_FIELDS = (
     "auto_start",
     "mac",
     "image",
+    "cloud_init",
+    "root_enabled",
+    "data_path",
 )
 
 

@@ -14,7 +14,7 @@ from nano.core.api.guest_auth import check_cloud_init
 from nano.events import read_lines, verify
 from nano.events.core import CORE_EVENTS
 from nano.events.guests import GuestAuthChanged
-from nano.messages import ModifyInstanceRequest
+from nano.messages import CreateInstanceRequest, ModifyInstanceRequest
 from nano.projections import LiveProjection, fold
 from nano.projections.core import CoreProjection
 from nano.projections.guests import Guest, GuestProjection
@@ -158,6 +158,62 @@ class GuestAuthTests(GuestTestCase):
         self.assertNotIn("Secret-42", repr(guest))
 
 
+class CreateWithCloudInitTests(GuestTestCase):
+    """POST /guests/ with Nano 1.x's cloud_init object."""
+
+    def setUp(self):
+        super().setUp()
+        self.cell = self.add_instance_cell("Cell_1")
+
+    def create_request(self):
+        [request] = [
+            m for m in self.cell.received if type(m) is CreateInstanceRequest
+        ]
+        return request
+
+    def test_settings_reach_cell(self):
+        """The Cell gets the settings with the guest's name as host name."""
+        settings = {
+            "root_enabled": False,
+            "admin_name": "nano",
+            "admin_secret": "12345678",
+            "data_path": "/srv/data",
+        }
+        reply = self.create(name="ops.web_1", cloud_init=settings)
+        self.assertEqual(reply.status, 202, reply.message)
+        self.advance(1)
+        request = self.create_request()
+        self.assertEqual(
+            request.cloud_init, {"hostname": "ops.web_1", **settings}
+        )
+        auth = self.call("GET", "/api/v1/guests/g1/auth")
+        self.assert_ok(auth, {"user": "nano", "password": "12345678"})
+
+    def test_defaults(self):
+        """Left-out settings take the template's admin and a password."""
+        self.assertEqual(self.create(cloud_init={}).status, 202)
+        self.advance(1)
+        settings = self.create_request().cloud_init
+        self.assertEqual(settings["admin_name"], "root")
+        self.assertEqual(len(settings["admin_secret"]), 12)
+        self.assertIs(settings["root_enabled"], True)
+        self.assertEqual(settings["data_path"], "/opt/data")
+        auth = self.call("GET", "/api/v1/guests/g1/auth").data
+        self.assertEqual(auth["password"], settings["admin_secret"])
+
+    def test_without_cloud_init(self):
+        """A guest created without cloud_init sends none."""
+        self.assertEqual(self.create().status, 202)
+        self.advance(1)
+        self.assertIsNone(self.create_request().cloud_init)
+
+    def test_invalid_rejected(self):
+        """An invalid cloud_init gets a 400 and nothing is journalled."""
+        reply = self.create(cloud_init={"admin_name": "Bad"})
+        self.assert_error(reply, 400, "invalid user 'Bad'")
+        self.assertEqual(self.api.guests.state, {})
+
+
 SAMPLE = Path(__file__).parents[1] / "events" / "samples"
 SAMPLE = SAMPLE / "core-guest-auth-v1"
 
@@ -174,6 +230,12 @@ def test_sample_journal_folds():
     assert guest.admin_name == "nano"
     assert guest.admin_secret == "Secret-42"
     assert guest.status == "created"
+    assert guest.cloud_init is False
+    seeded = guests["6f1d2c3b-0000-4000-8000-000000000005"]
+    assert seeded.cloud_init is True
+    assert seeded.root_enabled is False
+    assert seeded.data_path == "/srv/data"
+    assert seeded.admin_name == "root"
 
 
 def test_snapshot_keeps_credentials():
@@ -188,9 +250,9 @@ def test_snapshot_keeps_credentials():
     assert projection.from_json(written) == state
     for fields in written["guests"].values():
         del fields["admin_name"], fields["admin_secret"]
-    [old] = projection.from_json(written).values()
-    assert old.admin_name is None
-    assert old.admin_secret is None
+    for old in projection.from_json(written).values():
+        assert old.admin_name is None
+        assert old.admin_secret is None
 
 
 def test_cloud_init_defaults():

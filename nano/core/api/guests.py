@@ -42,6 +42,7 @@ CREATE_FIELDS = (
     "auto_start",
     "from_image",
     "ethernet_address",
+    "cloud_init",
 )
 MAC_PATTERN = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 SEARCH_FILTERS = ("pool", "cell", "owner", "group")
@@ -211,6 +212,7 @@ class GuestRoutes:
             raise conflict(f"compute pool {pool!r} is disabled")
         self._check_unique(name, pool)
         disks = _disks(fields)
+        template = self._template(fields)
         return {
             "name": name,
             "owner": check_name("owner", text(fields, "owner")),
@@ -219,7 +221,7 @@ class GuestRoutes:
             "cores": _whole(fields, "cores", 1, MAX_CORES),
             "memory": _whole(fields, "memory", MIN_MEMORY, MAX_MEMORY),
             "disks": disks,
-            "template": self._template(fields),
+            "template": template,
             "auto_start": (
                 boolean(fields, "auto_start")
                 if "auto_start" in fields
@@ -227,6 +229,26 @@ class GuestRoutes:
             ),
             "mac": self._mac(fields),
             "image": self._image(fields, disks[0]),
+            **self._cloud_init(fields, template),
+        }
+
+    def _cloud_init(self, fields, template_id) -> dict:
+        """
+        Return the cloud-init fields of the guest's creation, or none
+        without ``cloud_init``: the seed settings, and the credentials
+        for a :class:`~nano.events.guests.GuestAuthChanged`.
+        """
+        from .guest_auth import check_cloud_init
+
+        if "cloud_init" not in fields:
+            return {}
+        template = self.api.state.templates[template_id]
+        settings = check_cloud_init(fields["cloud_init"], template.admin)
+        return {
+            "cloud_init": True,
+            "root_enabled": settings["root_enabled"],
+            "data_path": settings["data_path"],
+            "credentials": (settings["admin_name"], settings["admin_secret"]),
         }
 
     def _mac(self, fields) -> str:
