@@ -8,6 +8,8 @@ import os
 import xml.etree.ElementTree as ET
 
 from passlib.hash import sha512_crypt
+from twisted.internet.defer import Deferred
+from twisted.trial.unittest import SynchronousTestCase
 
 from nano.cell.storage import StorageFull
 from nano.messages import (
@@ -16,7 +18,7 @@ from nano.messages import (
     ModifyInstanceResponse,
 )
 
-from ..cell_helpers import GIB, new_id
+from ..cell_helpers import GIB, CellHarness, new_id
 from ..test_cell_handlers import HandlerTestCase, create_request
 from .seed_helpers import DHCP, STATIC, cloud_init, parse_user_data
 from .seed_helpers import read_with_pycdlib as read_seed
@@ -141,3 +143,36 @@ class CellSeedTests(HandlerTestCase):
         self.successResultOf(self.cell.request(request))
         self.assertFalse(os.path.exists(self.seed(instance_id)))
         self.assert_nothing_left(instance_id)
+
+
+class SeedRestartTests(SynchronousTestCase):
+    """A Cell restarted in the middle of a create with a seed."""
+
+    def test_create_cut_short_removes_seed(self):
+        """The rollback at start-up removes the seed with the volumes."""
+        directory = self.mktemp()
+        first = CellHarness(directory)
+        define = first.host.define
+
+        def define_and_hang(xml):
+            define(xml)
+            return Deferred()
+
+        first.host.define = define_and_hang
+        instance_id = new_id()
+        first.core.session.request(
+            first.core.peers[0],
+            create_request(instance_id, cloud_init=cloud_init()),
+        ).addErrback(lambda _: None)
+        first.run(1)
+        seed = os.path.join(
+            first.settings.storage_directory, f"{instance_id}_ci.iso"
+        )
+        self.assertTrue(os.path.exists(seed))
+
+        self.successResultOf(first.stop())
+        second = CellHarness(directory, libvirt=first.libvirt)
+        self.addCleanup(second.stop)
+        self.assertFalse(os.path.exists(seed))
+        self.assertEqual(second.domain_names(), [])
+        self.assertEqual(second.journal_types()[-1], "InstanceCreateFailed")
