@@ -12,7 +12,7 @@ checksum while it downloads share the one download.
 import os
 from pathlib import Path
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 
 #: The file suffix of each image kind: disk images are qcow2, media
@@ -83,7 +83,9 @@ class ImageCache:
             size=reference["size"],
             host=host,
         )
-        fetching = self._fetch(self._reactor, host, reference, path)
+        fetching = maybeDeferred(
+            self._fetch, self._reactor, host, reference, path
+        )
         fetching.addCallbacks(
             self._fetched,
             self._failed,

@@ -113,6 +113,16 @@ class ImageCacheTests(SynchronousTestCase):
         self.successResultOf(self.cache.get("h", reference()))
         self.assertEqual(len(self.fetch.calls), 2)
 
+    def test_fetch_raising_at_once(self):
+        """A download that raises at once fails the get, and can retry."""
+
+        def broken(reactor, host, reference, destination):
+            raise ImportError("no fetch_image")
+
+        cache = ImageCache(self.clock, self.directory, broken)
+        self.failureResultOf(cache.get("h", reference()), ImportError)
+        self.failureResultOf(cache.get("h", reference()), ImportError)
+
     def test_fetch_logged(self):
         """The fetch is logged with its size and duration."""
         self.fetch.hold = True
