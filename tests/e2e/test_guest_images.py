@@ -1,13 +1,15 @@
 """
-Guests from a disk image, end to end with real processes: the test
-guest's qcow2 is uploaded through the REST API, two guests are created
-from it, both boot under QEMU, and the Cell fetched the image once over
-Core's HTTPS image service.
+Guests from disk images and media images, end to end with real
+processes and QEMU. Images are uploaded through the REST API, and the
+Cell downloads each one once over Core's HTTPS image service.
 """
 
+import io
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pycdlib
 import pytest
 
 import nano.tls
@@ -101,3 +103,82 @@ def test_two_guests_from_one_image(cluster, tmp_path):
     volumes = [path.name for path in cell.volumes.iterdir()]
     assert volumes == ["images"]
     assert (cell.volumes / "images" / f"{sha256}.qcow2").exists()
+
+
+def make_iso(path: Path) -> Path:
+    """Write a small ISO 9660 image with one file."""
+    iso = pycdlib.PyCdlib()
+    iso.new(vol_ident="NANOE2E")
+    data = b"nano e2e media\n"
+    iso.add_fp(io.BytesIO(data), len(data), "/README.TXT;1")
+    iso.write(str(path))
+    iso.close()
+    return path
+
+
+def upload_media(core, path: Path) -> str:
+    """Create a media image record, upload ``path``; return its id."""
+    body = {"name": "test-media", "owner": "admin", "group": "manager"}
+    image_id = core.data("POST", "/api/v1/media_images/", body, status=201)[
+        "id"
+    ]
+    code, envelope = core.upload(
+        f"/api/v1/media_images/{image_id}/file/", path
+    )
+    assert code in (200, 201, 202), envelope
+    return image_id
+
+
+def domain_xml(uri, guest_id, flags=0):
+    """Return the libvirt domain's XML."""
+    connection = libvirt.open(uri)
+    try:
+        return connection.lookupByUUIDString(guest_id).XMLDesc(flags)
+    finally:
+        connection.close()
+
+
+def media_source(xml):
+    """Return the file in the first CD-ROM drive of a domain, or None."""
+    drive = ET.fromstring(xml).find("devices/disk[@device='cdrom']")
+    source = drive.find("source")
+    return None if source is None else source.get("file")
+
+
+def test_media_insert_eject_and_boot(cluster, tmp_path):
+    """
+    An uploaded ISO goes into a running guest's drive and out again, and
+    a stopped guest starts from it with the drive first in boot order.
+    """
+    core, cell, uri = cluster
+    media_id = upload_media(core, make_iso(tmp_path / "media.iso"))
+    guest_id = create_guest(core, name="media-guest")
+    wait_created(core, guest_id)
+    path = f"/api/v1/instances/{guest_id}"
+
+    core.data("POST", f"{path}/media", {"source": media_id})
+    status = core.data("GET", path)
+    assert status["media_attached"] is True
+    assert status["media_source"] == media_id
+    cached = media_source(domain_xml(uri, guest_id))
+    assert cached is not None
+    assert Path(cached).parent == cell.volumes / "images"
+    assert Path(cached).suffix == ".iso"
+
+    core.data("DELETE", f"{path}/media")
+    assert core.data("GET", path)["media_attached"] is False
+    assert media_source(domain_xml(uri, guest_id)) is None
+
+    core.data("DELETE", path, {"force": True})
+    core.data("POST", path, {"from_media": True, "source": media_id})
+    assert domain_state(uri, guest_id) == libvirt.VIR_DOMAIN_RUNNING
+    running = ET.fromstring(domain_xml(uri, guest_id))
+    drive = running.find("devices/disk[@device='cdrom']")
+    assert drive.find("boot").get("order") == "1"
+    assert drive.find("source").get("file") == cached
+    saved = domain_xml(uri, guest_id, libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert ET.fromstring(saved).find("os/boot").get("dev") == "hd"
+    assert cell.log().count("Fetched media image") == 1
+
+    core.data("DELETE", f"/api/v1/guests/{guest_id}")
+    assert domain_state(uri, guest_id) is None
