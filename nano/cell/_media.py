@@ -52,7 +52,7 @@ class MediaHandler:
         )
 
     async def eject(self, request):
-        """Empty the CD-ROM drive; an empty drive stays empty."""
+        """Empty the CD-ROM drive. Ejecting an empty drive changes nothing."""
         instance = self._changeable(request.instance_id, "eject media of")
         if instance.media is not None:
             guest = await self._handlers._require_guest(instance)
