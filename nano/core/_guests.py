@@ -251,6 +251,9 @@ class Guests:
             guest=guest_id,
             status=status,
         )
+        guest = self.state.get(guest_id)
+        if guest is not None and guest.status == ROLLED_BACK:
+            self._release(guest_id)
 
     def _saga(self, guest_id: str) -> Saga:
         guest = self.state[guest_id]
@@ -273,12 +276,18 @@ class Guests:
         Return the "address" step, if the guest's compute pool has an
         address pool.
 
-        NOTE: a pool whose address pool is set between a crash and the
-        next start gets the step on rollback only, which then counts one
-        step too many and leaves "create" uncompensated.
+        A saga that recorded steps keeps the "address" step only if it
+        recorded that step, whatever the pool's network is now. So a
+        saga cut short after "reserve" alone is rolled back without it,
+        and "create", which may have been running, is compensated. The
+        address, if any, is released when the rollback ends.
         """
+        if self.addresses is None:
+            return []
+        if guest.steps and "address" not in guest.steps:
+            return []
         pool = self.live.current.state.pools.get(guest.pool)
-        if self.addresses is None or pool is None or pool.network is None:
+        if not guest.steps and (pool is None or pool.network is None):
             return []
         return [
             Step(
@@ -312,8 +321,14 @@ class Guests:
         for instance in list(self.addresses.state.instances):
             guest = self.state.get(instance)
             if guest is None or guest.status == ROLLED_BACK:
-                released = self.addresses.release(instance, self.make_id())
-                released.addErrback(self._release_failed, instance)
+                self._release(instance)
+
+    def _release(self, instance) -> None:
+        """Release the address of ``instance``, logging a failure."""
+        if self.addresses is None:
+            return
+        released = self.addresses.release(instance, self.make_id())
+        released.addErrback(self._release_failed, instance)
 
     def _release_failed(self, failure, instance):
         self.log.failure(

@@ -2,6 +2,7 @@
 
 from cluster_helpers import CORE_ADDRESS
 from guest_helpers import GuestTestCase
+from twisted.internet.defer import Deferred
 
 from nano.core._saga import RETRY_DELAY
 from nano.events import utc_time
@@ -145,6 +146,30 @@ class GuestAddressTests(GuestTestCase):
         self.cell.hold.clear()
         self.advance(RETRY_DELAY * 4)
         self.assertEqual(self.guest("g1")["status"], "rolled back")
+        self.assertEqual(self.allocations(), {})
+
+    def test_restart_after_allocation_only(self):
+        """
+        A Core killed after recording the address but before the step
+        was done rolls back "create" too, and releases the address.
+        """
+        allocate = self.api.addresses.allocate
+
+        def allocate_then_hang(*arguments):
+            allocate(*arguments)
+            return Deferred()
+
+        self.api.addresses.allocate = allocate_then_hang
+        self.create(name="vm1")
+        self.advance(1)
+        self.assertEqual(self.api.guests.state["g1"].steps, ("reserve",))
+        self.assertEqual(self.allocations(), {"g1": "10.213.7.10"})
+        self.restart_core()
+        self.advance(RETRY_DELAY * 4)
+        self.assertEqual(self.guest("g1")["status"], "rolled back")
+        self.assertEqual(
+            self.cell.received[-1].type_name, "DeleteInstanceRequest"
+        )
         self.assertEqual(self.allocations(), {})
 
     def test_start_releases_orphaned_address(self):
