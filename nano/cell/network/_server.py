@@ -102,6 +102,11 @@ class DhcpServer:
         ``max_restart_delay``, until one has run ``stable_after`` seconds.
     :param stop_timeout: seconds between SIGTERM and SIGKILL in
         :meth:`stop`.
+    :param executable: the dnsmasq binary, by name or path.
+    :param locate_server: ``locate_server(bridge, network)`` returns the
+        bridge's address in the range or raises :class:`DhcpError`.
+    :param release: ``release(bridge, server, lease)`` sends a
+        DHCPRELEASE for a lease.
     """
 
     log = Logger()
