@@ -11,6 +11,8 @@ from twisted.internet.defer import succeed
 from twisted.trial.unittest import SynchronousTestCase
 
 from nano.cell.network import CellDhcp, DhcpError
+from nano.events import EventDecodeError
+from nano.events.cell import CELL_EVENTS
 from nano.fabric import RemoteError
 from nano.messages import CreateInstanceRequest, DeleteInstanceRequest
 
@@ -160,3 +162,49 @@ class CellDhcpHandlerTests(SynchronousTestCase):
         self.assertEqual(len(self.servers), 2)
         self.assertTrue(server.running)
         self.assertEqual(server.bindings[0], {MAC: ("10.213.7.10", "web-1")})
+
+
+class CreatingEventTests(SynchronousTestCase):
+    """InstanceCreating carries the network, and old records still load."""
+
+    RECORD = {
+        "type": "InstanceCreating",
+        "version": 1,
+        "time": "2026-12-04T18:00:00Z",
+        "aggregate_id": "i1",
+        "task_id": "t1",
+        "data": {
+            "name": "web",
+            "cores": 1,
+            "memory": 256 * MIB,
+            "disks": [GIB],
+            "disk_bus": "virtio",
+            "nic_model": "virtio",
+            "display": "vga",
+            "control": "vnc",
+            "usb": "none",
+            "tablet": "usb",
+            "mac": MAC,
+            "image": None,
+        },
+    }
+
+    def test_record_without_network(self):
+        """A record written before the field existed has no network."""
+        event = CELL_EVENTS.decode(self.RECORD)
+        self.assertIsNone(event.network)
+
+    def test_network_round_trip(self):
+        """The network survives encoding, as plain JSON values."""
+        record = dict(
+            self.RECORD, data={**self.RECORD["data"], "network": NETWORK}
+        )
+        event = CELL_EVENTS.decode(record)
+        self.assertEqual(event.network["dns"][0], "10.213.7.1")
+        self.assertEqual(CELL_EVENTS.encode(event)["data"]["network"], NETWORK)
+
+    def test_network_not_object(self):
+        """A network that is not an object is rejected with the field."""
+        record = dict(self.RECORD, data={**self.RECORD["data"], "network": 5})
+        error = self.assertRaises(EventDecodeError, CELL_EVENTS.decode, record)
+        self.assertIn("invalid network 5", str(error))
