@@ -210,7 +210,8 @@ async def test_cell_restart_keeps_bindings(cell, core):
     """
     A guest leases its address. After SIGKILL the restarted Cell stops
     the old dnsmasq and serves the journalled binding with its lease
-    kept, then a new guest. Deleting both releases and stops dnsmasq.
+    kept, then a new guest. A graceful stop ends dnsmasq too. Deleting
+    both guests releases the first lease and then stops dnsmasq.
     """
     if not os.path.exists(GUEST_IMAGE):
         pytest.skip(f"{GUEST_IMAGE} missing: run tools/build-test-guest")
@@ -241,6 +242,15 @@ async def test_cell_restart_keeps_bindings(cell, core):
     assert (first, GUESTS[first]) in cell.leases()
 
     second_id = await create_and_lease(cell, core, second)
+    serving = cell.dnsmasq_pid()
+    cell.stop()
+    assert not dnsmasq_running(serving, cell.data)
+    core.received.clear()
+    cell.start()
+    await wait_until(
+        lambda: core.of_type(ComputeCellReady),
+        "ready after stop: " + cell.log_tail(),
+    )
     await core.request(
         DeleteInstanceRequest(task_id="task-d1", instance_id=first_id)
     )
