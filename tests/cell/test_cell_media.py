@@ -284,3 +284,51 @@ class StartFromMediaTests(MediaTestCase):
         self.assertIsInstance(
             list(self.cell.journal.read())[-1][1], MediaEjected
         )
+
+
+class TrayTests(MediaTestCase):
+    """A media change that QEMU rejects while the tray is closed."""
+
+    def test_tray_closed_tried_again(self):
+        """The change is tried again until the tray opens."""
+        domain = self.domain()
+        original = domain.updateDeviceFlags
+        calls = []
+
+        def closed_twice(device_xml, flags):
+            calls.append(device_xml)
+            if len(calls) <= 2:
+                raise libvirtError(
+                    "internal error: unable to execute QEMU command "
+                    "'blockdev-remove-medium': Tray of device 'ide0-1-0' "
+                    "is not open",
+                    1,
+                )
+            return original(device_xml, flags)
+
+        domain.updateDeviceFlags = closed_twice
+        self.insert()
+        self.assertEqual(len(calls), 3)
+        source = cdrom(self.domain().XMLDesc()).find("source")
+        self.assertEqual(source.get("file"), self.iso)
+
+    def test_tray_never_opens(self):
+        """A tray that stays closed fails the insert after five tries."""
+        domain = self.domain()
+        calls = []
+
+        def closed(device_xml, flags):
+            calls.append(device_xml)
+            raise libvirtError("internal error: Tray of device is not open", 1)
+
+        domain.updateDeviceFlags = closed
+        self.fails(
+            InsertMediaRequest(
+                task_id="t",
+                instance_id=self.instance_id,
+                media=reference("media", SHA),
+            ),
+            "is not open",
+        )
+        self.assertEqual(len(calls), 5)
+        self.assertIsNone(self.cell.book.get(self.instance_id).media)

@@ -5,6 +5,8 @@ One libvirt domain, with every call run on the host's libvirt thread.
 import xml.etree.ElementTree as ET
 
 import attrs
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
 
 from ._constants import DomainState, domain_state
 from ._domain_xml import check_graphics_password
@@ -22,6 +24,12 @@ _AFFECT_CONFIG = 2
 _MAXIMUM = 4  # VIR_DOMAIN_MEM_MAXIMUM and VIR_DOMAIN_VCPU_MAXIMUM
 _XML_SECURE = 1
 _XML_INACTIVE = 2
+#: How often, and how many seconds apart, a media change is tried while
+#: QEMU reports the drive's tray closed.
+TRAY_TRIES = 5
+TRAY_DELAY = 0.5
+# QEMU's error (7.2, blockdev-remove-medium) for a tray that is not open.
+_TRAY_CLOSED = "is not open"
 
 
 @attrs.frozen
@@ -204,10 +212,25 @@ class Guest:
         Put the ISO at ``path`` in the CD-ROM drive, or empty the drive
         for ``None``: in the definition, and in the running domain too.
 
+        QEMU may report the drive's tray still closed just after a media
+        change, and then rejects the next one; the change is tried again
+        up to :data:`TRAY_TRIES` times, :data:`TRAY_DELAY` seconds apart.
+
         :raises HypervisorError: the domain has no CD-ROM drive, or
             libvirt failed.
         """
-        return self._call("change the media of", _change_media, path)
+        return Deferred.fromCoroutine(self._change_media(path))
+
+    async def _change_media(self, path):
+        for attempt in range(1, TRAY_TRIES + 1):
+            try:
+                return await self._call(
+                    "change the media of", _change_media, path
+                )
+            except HypervisorError as error:
+                if _TRAY_CLOSED not in str(error) or attempt == TRAY_TRIES:
+                    raise
+            await deferLater(self._host.reactor, TRAY_DELAY, lambda: None)
 
     def block_stats(self, device):
         """

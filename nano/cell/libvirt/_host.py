@@ -148,6 +148,11 @@ class Host(Service):
         closing.addBoth(lambda _: self._thread.stop())
         return closing
 
+    @property
+    def reactor(self):
+        """The reactor the host's calls and events run on."""
+        return self._reactor
+
     def when_connected(self):
         """
         Wait for the connection to be open.
