@@ -430,9 +430,9 @@ class DhcpServer:
                 )
 
     def _write_files(self):
-        # NOTE: the fsyncs block the reactor thread, about 6 ms per change
-        # (measured on ext4 on virtio, 2 vCPUs); changes come only with
-        # creates and deletes.
+        # NOTE: the fsyncs block the reactor thread, 1 to 6 ms per change
+        # on the development VM (benchmarks/dhcp.py); changes come only
+        # with creates and deletes.
         self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         write_text_atomic(Path(self.files.hosts), hosts_text(self._bindings))
         write_text_atomic(
