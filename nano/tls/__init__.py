@@ -12,15 +12,19 @@ an :func:`image_token` made with the cluster secret.
 
 from ._addresses import AddressListError, host_addresses
 from ._ca import CAError, ClusterCA
+from ._fetch import fetch_image
 from ._options import client_options, server_options
+from ._reference import ImageFetchError
 from ._tokens import check_image_token, image_token
 
 __all__ = [
     "AddressListError",
     "CAError",
     "ClusterCA",
+    "ImageFetchError",
     "check_image_token",
     "client_options",
+    "fetch_image",
     "host_addresses",
     "image_token",
     "server_options",
