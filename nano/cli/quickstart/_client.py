@@ -29,7 +29,7 @@ class Nano:
 
     def command_line(self, *arguments) -> str:
         """Return how a user would type ``nano ARGUMENTS`` here."""
-        return " ".join(["nano", *self.prefix[1:], *arguments])
+        return " ".join([*self.prefix, *arguments])
 
     def data(self, *arguments):
         """Run ``nano --json ARGUMENTS`` and return the JSON it printed."""

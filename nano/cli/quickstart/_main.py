@@ -7,10 +7,10 @@ import click
 
 from ._layout import Layout, Settings, load_settings
 from ._report import QuickstartError
-from ._start import start
+from ._start import DEFAULT_STATE_DIR, start
 from ._stop import stop
 
-DEFAULTS = Settings(state_dir="/var/lib/nano-quickstart")
+DEFAULTS = Settings(state_dir=DEFAULT_STATE_DIR)
 
 
 def _bridge_address(ctx, param, value):

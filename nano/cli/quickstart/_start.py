@@ -26,6 +26,7 @@ GUEST_IMAGE = "nano-test-guest.qcow2"
 IMAGE_NAME = "nano-test-guest"
 BOOT_MARKER = "NANO-GUEST-BOOTED"
 STEPS = 10
+DEFAULT_STATE_DIR = Path("/var/lib/nano-quickstart")
 
 
 def start(settings: Settings, boot_timeout: float) -> None:
@@ -290,7 +291,8 @@ def _create_guest(steps, settings, nano, image_id):
             return json.loads(completed.stdout)["id"]
         if "no Cell of compute pool" not in completed.stderr:
             raise QuickstartError(completed.stderr.strip())
-        steps.note(completed.stderr.strip().removeprefix("Error: "))
+        reason = completed.stderr.strip().removeprefix("Error: ")
+        steps.note(f"waiting for the Cell to fit it: {reason}")
         return None
 
     return wait_for(placed, 120, "a Cell that fits the guest", interval=3)
@@ -325,6 +327,12 @@ def _marker_line(console: Path, offset: int) -> str | None:
     return None
 
 
+def _stop_command(settings) -> str:
+    if settings.state_dir == DEFAULT_STATE_DIR:
+        return "tools/quickstart stop"
+    return f"tools/quickstart stop --state-dir {settings.state_dir}"
+
+
 def _summary(layout, settings, nano, guest_id):
     api_cfg = json.loads(layout.api_cfg.read_text())
     lines = [
@@ -337,6 +345,6 @@ def _summary(layout, settings, nano, guest_id):
         f"  Console:   {layout.console_log(guest_id)}",
         f"  Logs:      {layout.log('core')}, {layout.log('cell')}",
         f"  libvirt:   virsh -c '{layout.libvirt_uri}' list",
-        f"  Stop:      tools/quickstart stop --state-dir {settings.state_dir}",
+        f"  Stop:      {_stop_command(settings)}",
     ]
     print("\n".join(lines))
