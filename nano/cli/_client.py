@@ -113,7 +113,7 @@ class ApiClient:
             response = connection.getresponse()
             return response.status, response.read()
         except ConnectionRefusedError:
-            raise CliError(self._refused()) from None
+            raise CliError(self._connection_refused_message()) from None
         except (OSError, http.client.HTTPException) as error:
             raise CliError(
                 f"request {method} {self.settings.url}{target} failed: "
@@ -122,7 +122,7 @@ class ApiClient:
         finally:
             connection.close()
 
-    def _refused(self) -> str:
+    def _connection_refused_message(self) -> str:
         return (
             f"cannot connect to Core's API at {self.settings.url}: "
             f"connection refused; check that nano-core runs there, or set "

@@ -29,18 +29,19 @@ class Size(click.ParamType):
             self.fail(str(error), param, ctx)
 
 
-def _template_id(client, wanted) -> str:
+def _template_id(client, requested) -> str:
     templates = client.call("GET", "/templates/")
     if not templates:
         raise CliError("Core has no system templates; create one first")
-    if wanted is None:
+    if requested is None:
         return templates[0]["id"]
     for template in templates:
-        if wanted in (template["id"], template["name"]):
+        if requested in (template["id"], template["name"]):
             return template["id"]
     names = ", ".join(repr(t["name"]) for t in templates)
     raise CliError(
-        f"template {wanted!r} not found: use an id or one of the names {names}"
+        f"template {requested!r} not found: use an id or one of the "
+        f"names {names}"
     )
 
 

@@ -80,7 +80,7 @@ def _option(name, help_text, **extra):
 @click.option(
     "--skip-install", is_flag=True, help="Do not run tools/install first."
 )
-def main(action, state_dir, boot_timeout, purge, skip_install, **given):
+def main(action, state_dir, boot_timeout, purge, skip_install, **options):
     """
     Run Core, a Cell and one guest on this host (start), or stop them
     all (stop). Options not given keep the values of the last start in
@@ -92,7 +92,7 @@ def main(action, state_dir, boot_timeout, purge, skip_install, **given):
             "with sudo"
         )
     try:
-        settings = _settings(os.path.abspath(state_dir), given)
+        settings = _settings(os.path.abspath(state_dir), options)
         if action == "start":
             start(settings, boot_timeout)
         else:
@@ -101,9 +101,9 @@ def main(action, state_dir, boot_timeout, purge, skip_install, **given):
         raise click.ClickException(str(error)) from None
 
 
-def _settings(state_dir, given) -> Settings:
+def _settings(state_dir, options) -> Settings:
     saved = load_settings(Layout(state_dir)) or Settings(state_dir=state_dir)
     values = {
-        name: value for name, value in given.items() if value is not None
+        name: value for name, value in options.items() if value is not None
     }
     return Settings(**{**saved.to_json(), **values, "state_dir": state_dir})
