@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from nano.cell._image_cache import ImageCache
+from nano.cell.libvirt._guest import TRAY_TRIES
 from nano.events.cell import MediaEjected
 from nano.messages import (
     EjectMediaRequest,
@@ -313,7 +314,7 @@ class TrayTests(MediaTestCase):
         self.assertEqual(source.get("file"), self.iso)
 
     def test_tray_never_opens(self):
-        """A tray that stays closed fails the insert after five tries."""
+        """A tray that stays closed fails the insert after the last try."""
         domain = self.domain()
         calls = []
 
@@ -330,5 +331,5 @@ class TrayTests(MediaTestCase):
             ),
             "is not open",
         )
-        self.assertEqual(len(calls), 5)
+        self.assertEqual(len(calls), TRAY_TRIES)
         self.assertIsNone(self.cell.book.get(self.instance_id).media)

@@ -26,7 +26,7 @@ _XML_SECURE = 1
 _XML_INACTIVE = 2
 #: How often, and how many seconds apart, a media change is tried while
 #: QEMU reports the drive's tray closed.
-TRAY_TRIES = 5
+TRAY_TRIES = 10
 TRAY_DELAY = 0.5
 # QEMU's error (7.2, blockdev-remove-medium) for a tray that is not open.
 _TRAY_CLOSED = "is not open"
