@@ -117,6 +117,9 @@ class ImageCache:
         for waiting in self._downloads.pop(reference["sha256"]):
             waiting.errback(failure)
 
+    # TODO: nothing removes cached images; one whose last overlay and
+    # media drive are gone stays on disk until an operator deletes it.
+
     def files(self) -> list[Path]:
         """List the cached files, sorted."""
         if not self.directory.is_dir():
