@@ -132,7 +132,7 @@ class PrivateLibvirtd:
         if not os.path.exists(etc):
             shutil.copytree("/etc/libvirt", etc, symlinks=True)
             with open(os.path.join(etc, "qemu.conf"), "a") as config:
-                config.write(_QEMU_CONF)
+                config.write(_QEMU_CONF + _display_ports())
         # The default network NATs guests out of the machine's uplink.
         shutil.rmtree(
             os.path.join(etc, "qemu", "networks", "autostart"),
@@ -230,6 +230,18 @@ stdio_handler = "file"
 user = "root"
 group = "root"
 """
+
+
+def _display_ports():
+    """
+    Return qemu.conf lines giving this daemon its own 100 VNC ports, so
+    that daemons started side by side do not hand QEMU the same port.
+    """
+    low = 5900 + (os.getpid() % 500) * 100
+    return (
+        f"remote_display_port_min = {low}\n"
+        f"remote_display_port_max = {low + 99}\n"
+    )
 
 
 # libvirtd's own lock file in the QEMU driver's state directory.
