@@ -76,7 +76,12 @@ class BodyToFile(Protocol):
         elif reason.check(ResponseDone, PotentialDataLoss):
             self.finished.callback((self._received, self._hash.hexdigest()))
         else:
-            self.finished.errback(reason)
+            self.finished.errback(
+                ImageFetchError(
+                    f"{self._url}: the connection closed after "
+                    f"{self._received} of {self._size} bytes"
+                )
+            )
 
     def _stall(self):
         self._stop(

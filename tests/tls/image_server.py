@@ -22,6 +22,7 @@ class ImageResource(Resource):
       Content-Length;
     - ``"chunked"``: all at once, chunked (no Content-Length);
     - ``"stall"``: half the file, then nothing;
+    - ``"cut"``: half the file, then a reset of the connection;
     - ``"silent"``: no response at all;
     - ``"broken"``: status 500 and the start of a message, then nothing.
     """
@@ -72,6 +73,15 @@ class ImageResource(Resource):
         request.setHeader(b"content-length", str(len(data)).encode())
         request.write(data[: len(data) // 2])
         self.open_requests.append(request)
+        return NOT_DONE_YET
+
+    def _render_cut(self, request, path):
+        data = path.read_bytes()
+        request.setHeader(b"content-length", str(len(data)).encode())
+        request.write(data[: len(data) // 2])
+        # A TLS close waits for the peer's close_notify: reset the TCP
+        # connection instead, once the data is likely to have arrived.
+        reactor.callLater(0.2, request.transport.abortConnection)
         return NOT_DONE_YET
 
     def _render_broken(self, request, path):

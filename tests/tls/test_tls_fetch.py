@@ -6,6 +6,7 @@ server's certificate, of the data, and of the partial file.
 import gc
 import hashlib
 import os
+import re
 import tracemalloc
 
 import pytest
@@ -289,6 +290,29 @@ def test_fetch_stalled_body(server, image, store, tmp_path):
         f"{url(server)}: timed out: no data for 0.5 s after 524288 of "
         "1048576 bytes"
     )
+    assert leftovers(tmp_path) == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_fetch_connection_cut(server, image, store, tmp_path):
+    """A connection that closes mid-body fails, saying how much came."""
+    server.resource.mode = "cut"
+    reference = server.reference("disk", "img-1", image)
+
+    with pytest.raises(ImageFetchError) as caught:
+        yield fetch_image(
+            reactor,
+            "127.0.0.1",
+            reference,
+            store / "img-1",
+            idle_timeout=10,
+        )
+    message = str(caught.value)
+    assert re.fullmatch(
+        rf"{re.escape(url(server))}: the connection closed after "
+        r"\d+ of 1048576 bytes",
+        message,
+    ), message
     assert leftovers(tmp_path) == []
 
 
