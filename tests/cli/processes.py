@@ -93,6 +93,10 @@ class Core(Twistd):
             "127.0.0.1",
             "--interface",
             "127.0.0.1",
+            "--image-port",
+            "0",
+            "--image-interface",
+            "127.0.0.1",
         ]
         super().__init__(root / "core.log", arguments)
 
