@@ -61,7 +61,11 @@ class BodyToFile(Protocol):
                 f"reference's size of {self._size} bytes"
             )
             return
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as error:
+            self._stop(f"{self._url}: cannot write: {error.strerror}")
+            return
         self._hash.update(data)
         self._timer.reset(self._idle_timeout)
         self._report()
