@@ -25,6 +25,8 @@ CA_DAYS = 3650
 
 #: Default validity of a server certificate, in days.  Core issues a new
 #: one at each start.
+# NOTE: nothing renews the certificate while Core runs, so a Core that
+# runs longer than this serves an expired one until it is restarted.
 SERVER_DAYS = 365
 
 #: How far before the time of issue a certificate becomes valid, so that

@@ -62,6 +62,10 @@ class BodyToFile(Protocol):
             )
             return
         try:
+            # NOTE: this write runs on the reactor thread. fetch_image's
+            # file has a 1 MiB buffer in front of the page cache, so the
+            # write waits for the disk mainly when the kernel throttles
+            # writers that have too many dirty pages.
             self._file.write(data)
         except OSError as error:
             self._stop(f"{self._url}: cannot write: {error.strerror}")
