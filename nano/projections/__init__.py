@@ -14,6 +14,7 @@ from ._projection import Projected, Projection, SnapshotFormatError, fold
 from .cell import CellProjection
 from .core import CoreProjection
 from .guests import GuestProjection
+from .images import ImageProjection
 
 #: Every projection by name, for ``nano-journal --projection``.
 PROJECTIONS: dict[str, Projection] = {
@@ -22,6 +23,7 @@ PROJECTIONS: dict[str, Projection] = {
         CoreProjection(),
         CellProjection(),
         GuestProjection(),
+        ImageProjection(),
     ]
 }
 
@@ -30,6 +32,7 @@ __all__ = [
     "CellProjection",
     "CoreProjection",
     "GuestProjection",
+    "ImageProjection",
     "LiveProjection",
     "Projected",
     "Projection",

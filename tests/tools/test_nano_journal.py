@@ -643,3 +643,18 @@ def test_interrupted_command_one_line(capsys, monkeypatch, journal):
 
     assert status == 130
     assert err == "\nnano-journal: interrupted\n"
+
+
+def test_replay_images_projection(capsys):
+    """--projection images folds the image events of Core's journal."""
+    samples = Path(__file__).parent.parent / "events" / "samples"
+    status, out, err = run(
+        capsys,
+        "replay",
+        "--projection",
+        "images",
+        samples / "core-images-v1",
+    )
+    assert status == 0, err
+    images = json.loads(out)["state"]["images"]
+    assert "debian-12-base" in [image["name"] for image in images.values()]
