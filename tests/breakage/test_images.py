@@ -52,3 +52,20 @@ class MediaUploadTests(ImageApiTestCase):
         self.assertEqual(reply.status, 400, reply.message)
         self.assertIn("truncated", reply.message)
         self.assertIn("175", reply.message)
+
+
+class ImageSearchTests(ImageApiTestCase):
+    """Image searches with query strings a client may send."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="a search filter that is not UTF-8 gets 500, not 400",
+    )
+    def test_search_filter_not_utf8(self):
+        """
+        An ``owner`` filter whose percent-escapes are not UTF-8 gets 400
+        naming the filter, not an internal error.
+        """
+        reply = self.call("GET", "/api/v1/disk_image_search/?owner=%ff%fe")
+
+        self.assert_error(reply, 400, "owner")
