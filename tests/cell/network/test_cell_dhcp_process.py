@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 import pytest_twisted
+from twisted.internet import threads
 
 from nano.cell.network import read_leases
 from nano.messages import (
@@ -161,7 +162,9 @@ def cell(private_libvirtd, core, bridge, open_directory):
     root.mkdir(mode=0o755)
     cell = CellProcess(root, private_libvirtd.uri, core.address, bridge)
     yield cell
-    cell.stop()
+    # The test Core answers the Cell's graceful close only while the
+    # reactor runs, so wait for the process in a thread.
+    pytest_twisted.blockon(threads.deferToThread(cell.stop))
     pid = cell.dnsmasq_pid()
     if pid is not None and dnsmasq_running(pid, cell.data):
         os.kill(pid, signal.SIGKILL)
@@ -243,7 +246,7 @@ async def test_cell_restart_keeps_bindings(cell, core):
 
     second_id = await create_and_lease(cell, core, second)
     serving = cell.dnsmasq_pid()
-    cell.stop()
+    await threads.deferToThread(cell.stop)
     assert not dnsmasq_running(serving, cell.data)
     core.received.clear()
     cell.start()
