@@ -162,7 +162,7 @@ def cell(private_libvirtd, core, bridge, open_directory):
     root.mkdir(mode=0o755)
     cell = CellProcess(root, private_libvirtd.uri, core.address, bridge)
     yield cell
-    # The test Core answers the Cell's graceful close only while the
+    # The test Core acknowledges the Cell's graceful close only while the
     # reactor runs, so wait for the process in a thread.
     pytest_twisted.blockon(threads.deferToThread(cell.stop))
     pid = cell.dnsmasq_pid()
