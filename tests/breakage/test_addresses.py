@@ -1,0 +1,87 @@
+"""
+Defects found by using address pools, guest addresses and guest
+credentials as a new user would.
+
+Each test shows one defect and is marked ``xfail(strict=True)``, so the
+suite stays green until the defect is fixed, and then the mark must go.
+The tests drive Core's API in memory with fake Cells, as
+tests/core/addresses does.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parents[1]
+sys.path[:0] = [str(TESTS / "core")]
+
+from guest_helpers import GuestTestCase  # noqa: E402
+
+ADDRESS_POOLS = "/api/v1/address_pools/"
+
+
+class AddressGuestTestCase(GuestTestCase):
+    """Pool ``p1`` bound to address pool ``lan``, with one Cell."""
+
+    def setUp(self):
+        super().setUp()
+        self.assert_ok(
+            self.call("POST", ADDRESS_POOLS + "lan", {"gateway": "10.213.7.1"})
+        )
+        self.assert_ok(
+            self.call(
+                "POST",
+                ADDRESS_POOLS + "lan/internal/ranges/10.213.7.10",
+                {"end": "10.213.7.12", "netmask": "255.255.255.0"},
+            )
+        )
+        self.assert_ok(
+            self.call("PUT", "/api/v1/compute_pools/p1", {"network": "lan"})
+        )
+        self.cell = self.add_instance_cell("Cell_1")
+
+    def tearDown(self):
+        # The fake Cell's session logs the errors it replies.
+        self.flushLoggedErrors(RuntimeError, KeyError)
+        super().tearDown()
+
+    def created(self, name="vm1", **fields):
+        """Create a guest, let its saga run, and return its id."""
+        reply = self.create(name=name, **fields)
+        self.assertEqual(reply.status, 202, reply.message)
+        self.advance(1)
+        guest_id = reply.data["id"]
+        self.assertTrue(self.guest(guest_id)["created"])
+        return guest_id
+
+    def put_auth(self, guest_id, body):
+        """Send ``PUT /guests/<id>/auth`` and return the reply."""
+        return self.call("PUT", f"/api/v1/guests/{guest_id}/auth", body)
+
+
+class GuestAuthTests(AddressGuestTestCase):
+    """``PUT /guests/<id>/auth`` with passwords outside its rule."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="PUT /auth takes an empty password and sets a random one",
+    )
+    def test_empty_password_rejected(self):
+        """An empty password is rejected, as it is on create."""
+        guest_id = self.created(cloud_init={})
+        before = self.call("GET", f"/api/v1/guests/{guest_id}/auth").data
+        reply = self.put_auth(guest_id, {"password": ""})
+        self.assert_error(reply, 400, "password")
+        after = self.call("GET", f"/api/v1/guests/{guest_id}/auth").data
+        self.assertEqual(after, before)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="PUT /auth accepts C1 control characters such as U+0085",
+    )
+    def test_c1_control_password_rejected(self):
+        """U+0085 (NEL) is a control character, like a newline."""
+        guest_id = self.created(cloud_init={})
+        reply = self.put_auth(guest_id, {"password": "pass\x85word"})
+        self.assert_error(reply, 400, "control characters")
