@@ -9,6 +9,7 @@ has no uplink and only 10.213.23.1/24. An unknown MAC sends its
 requests from a network namespace joined to it by a veth pair.
 """
 
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -20,7 +21,14 @@ from e2e.processes import Cell, Core, wait_until
 from nano.cell.network import read_leases
 from nano.config import write_atomic
 
-pytestmark = [pytest.mark.slow, pytest.mark.root]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(
+        shutil.which("dnsmasq", path="/usr/sbin:/sbin:/usr/bin") is None,
+        reason="dnsmasq is not installed (apt-get install dnsmasq-base)",
+    ),
+]
 
 GUEST_DIRECTORY = Path("/var/tmp/nano-test-guest")
 GUEST_IMAGE = GUEST_DIRECTORY / "nano-test-guest.qcow2"
