@@ -16,7 +16,7 @@ import pytest
 TESTS = Path(__file__).parents[1]
 sys.path[:0] = [str(TESTS / "core")]
 
-from guest_helpers import GuestTestCase  # noqa: E402
+from guest_helpers import CENTOS, GuestTestCase  # noqa: E402
 
 ADDRESS_POOLS = "/api/v1/address_pools/"
 
@@ -85,3 +85,46 @@ class GuestAuthTests(AddressGuestTestCase):
         guest_id = self.created(cloud_init={})
         reply = self.put_auth(guest_id, {"password": "pass\x85word"})
         self.assert_error(reply, 400, "control characters")
+
+
+class TemplateAdminTests(AddressGuestTestCase):
+    """A template's ``admin`` that is valid there but not as ``user``."""
+
+    def setUp(self):
+        super().setUp()
+        body = dict(CENTOS, name="Upper admin", admin="Admin.User")
+        reply = self.call("POST", "/api/v1/templates/", body)
+        self.assert_ok(reply)
+        self.template = reply.data["id"]
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="a template's admin 'Admin.User' fails cloud_init with an "
+        "error about a user the client never sent",
+    )
+    def test_cloud_init_default_admin(self):
+        """The default admin comes from the template: either it works,
+        or the error names the template and the field to set."""
+        reply = self.create(template=self.template, cloud_init={})
+        if reply.status == 202:
+            return
+        self.assert_error(reply, 400, "template", "admin_name")
+
+
+class EthernetAddressTests(AddressGuestTestCase):
+    """``ethernet_address`` values that no NIC can have."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="multicast, broadcast and all-zero MACs are accepted",
+    )
+    def test_non_unicast_mac_rejected(self):
+        """A NIC's MAC must be unicast and not zero (libvirt and QEMU
+        reject a multicast one only later, on the Cell)."""
+        for mac in [
+            "01:00:5e:00:00:01",
+            "ff:ff:ff:ff:ff:ff",
+            "00:00:00:00:00:00",
+        ]:
+            reply = self.create(name="vm1", ethernet_address=mac)
+            self.assert_error(reply, 400, "ethernet_address", mac)
