@@ -1,7 +1,7 @@
 """
-Benchmark DHCP on a Cell's bridge with the real dnsmasq: how long a
-change of bindings takes to be read, and how long a client waits for its
-lease.
+Benchmark DHCP on a Cell's bridge with the real dnsmasq. It measures how
+long a change of bindings takes to be read, and how long a client waits
+for its lease.
 
 Usage (as root): ``.venv/bin/python benchmarks/dhcp.py [--bindings N
 ...] [--rounds R] [--json FILE]``

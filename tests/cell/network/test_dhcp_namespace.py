@@ -1,7 +1,7 @@
 """
 DhcpServer with the real dnsmasq on a bridge inside a network namespace
-that has no uplink: QEMU guests and busybox udhcpc clients get exactly
-their bound addresses, unknown MACs get no reply, bindings change
+that has no uplink. QEMU guests and busybox udhcpc clients get exactly
+their bound addresses, and unknown MACs get no reply. Bindings change
 without a restart, and a killed dnsmasq comes back.
 """
 
