@@ -1,0 +1,125 @@
+"""
+Defects found by using the ``nano`` client as a new user would.
+
+Each test shows one defect and is marked ``xfail(strict=True)``, so the
+suite stays green until the defect is fixed, and then the mark must go.
+The tests run the client in this process against a real ``nano-core``.
+"""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nano.cli import _images, cli
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from cli.processes import Core
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def core(tmp_path_factory):
+    """A nano-core process on loopback, shared by this module."""
+    process = Core(tmp_path_factory.mktemp("breakage-cli"))
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def nano(core):
+    """Run ``nano ARGS...`` in this process against ``core``."""
+    runner = CliRunner()
+    environment = {
+        "NANO_API": f"127.0.0.1:{core.port}",
+        "NANO_CONFIG": str(core.api_cfg),
+        "NANO_API_ID": None,
+        "NANO_API_KEY": None,
+    }
+
+    def run(*arguments):
+        return runner.invoke(cli, list(arguments), env=environment)
+
+    return run
+
+
+def qcow2(path: Path, size="64M") -> Path:
+    """Write a preallocated qcow2 image, so that its file is ``size``."""
+    subprocess.run(
+        [
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-o",
+            "preallocation=full",
+            str(path),
+            size,
+        ],
+        check=True,
+    )
+    return path
+
+
+class InterruptedFile(io.BytesIO):
+    """
+    A file that raises KeyboardInterrupt, as Ctrl-C does, once half of
+    it is read. Core is paused for a moment first, so that megabytes
+    of the upload are still unread when the client gives up: the state
+    a real Ctrl-C during a fast upload leaves.
+    """
+
+    def __init__(self, data: bytes, core: Core):
+        super().__init__(data)
+        self.core = core
+
+    def read(self, size=-1):
+        if self.tell() >= len(self.getbuffer()) // 2:
+            pid = self.core.process.pid
+            os.kill(pid, signal.SIGSTOP)
+            threading.Timer(0.3, os.kill, (pid, signal.SIGCONT)).start()
+            raise KeyboardInterrupt
+        return super().read(size)
+
+
+def image_names(nano) -> list[str]:
+    """Return the names of the disk images Core lists."""
+    result = nano("--json", "image", "list")
+    assert result.exit_code == 0, result.output
+    return [image["name"] for image in json.loads(result.stdout)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Ctrl-C mid-upload leaves an empty image record behind",
+)
+def test_interrupted_upload_leaves_no_record(
+    core, nano, tmp_path, monkeypatch
+):
+    """
+    Ctrl-C during ``nano image upload`` deletes the record the command
+    created, as a rejected upload does.
+    """
+    path = qcow2(tmp_path / "big.qcow2")
+    opened = InterruptedFile(path.read_bytes(), core)
+    monkeypatch.setattr(
+        _images, "open", lambda *arguments: opened, raising=False
+    )
+
+    result = nano("image", "upload", str(path), "--name", "interrupted")
+
+    assert result.exit_code != 0
+    assert "interrupted" not in image_names(nano)
