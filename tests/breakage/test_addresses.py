@@ -22,6 +22,7 @@ sys.path[:0] = [str(TESTS / "core")]
 
 from guest_helpers import CENTOS, GuestTestCase  # noqa: E402
 
+from nano.cell.cloudinit import InvalidSeed, check_seed  # noqa: E402
 from nano.cell.network import DhcpServer  # noqa: E402
 
 ADDRESS_POOLS = "/api/v1/address_pools/"
@@ -115,6 +116,40 @@ class TemplateAdminTests(AddressGuestTestCase):
         if reply.status == 202:
             return
         self.assert_error(reply, 400, "template", "admin_name")
+
+
+class SeedHostnameTests(AddressGuestTestCase):
+    """Guest names that Core accepts but the Cell's seed rejects."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Core accepts guest names whose cloud-init host name the "
+        "Cell rejects, so the create rolls back on the Cell",
+    )
+    def test_core_accepts_only_valid_seeds(self):
+        """A name Core takes with cloud_init gives a seed the Cell takes,
+        or Core rejects it with 400 before anything is created."""
+        for name in ["grp.web.01", "a" * 64]:
+            reply = self.create(name=name, cloud_init={})
+            if reply.status == 400:
+                self.assertIn(name, reply.message)
+                continue
+            self.assertEqual(reply.status, 202, reply.message)
+            self.advance(1)
+            request = [
+                message
+                for message in self.cell.received
+                if message.type_name == "CreateInstanceRequest"
+            ][-1]
+            try:
+                check_seed(
+                    request.instance_id,
+                    request.cloud_init,
+                    request.network,
+                    request.mac,
+                )
+            except InvalidSeed as error:
+                self.fail(f"{name!r} passed Core, not the Cell: {error}")
 
 
 class EthernetAddressTests(AddressGuestTestCase):
