@@ -123,3 +123,56 @@ def test_interrupted_upload_leaves_no_record(
 
     assert result.exit_code != 0
     assert "interrupted" not in image_names(nano)
+
+
+#: Run in a private network namespace: give the quick start's bridge
+#: helper a link that is not a bridge (a veth standing in for eth0),
+#: then print whether it raised and the addresses the link ended with.
+NOT_A_BRIDGE = """
+import json, subprocess
+from nano.cli.quickstart._network import ensure_bridge
+from nano.cli.quickstart._report import QuickstartError
+subprocess.run(
+    ["ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "p0"],
+    check=True,
+)
+try:
+    ensure_bridge("uplink0", "10.213.105.1/24")
+    error = None
+except QuickstartError as raised:
+    error = str(raised)
+shown = subprocess.run(
+    ["ip", "-j", "address", "show", "dev", "uplink0"],
+    capture_output=True, text=True, check=True,
+).stdout
+addresses = [a["local"] for a in json.loads(shown)[0].get("addr_info", [])]
+print(json.dumps({"error": error, "addresses": addresses}))
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="quickstart --bridge accepts a NIC and puts its address on it",
+)
+def test_quickstart_bridge_must_be_bridge():
+    """
+    ``--bridge`` naming an existing link that is not a bridge, such as
+    the uplink eth0, is rejected before the quick start adds its
+    address there, because discovery multicast would then leave the
+    host through that link.
+    """
+    probe = subprocess.run(["unshare", "-rn", "true"], check=False)
+    if probe.returncode != 0:
+        pytest.skip("unshare -rn is not permitted here")
+
+    done = subprocess.run(
+        ["unshare", "-rn", sys.executable, "-c", NOT_A_BRIDGE],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+
+    assert result["addresses"] == []
+    assert result["error"] is not None
+    assert "uplink0" in result["error"]
