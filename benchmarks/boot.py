@@ -451,11 +451,9 @@ def nano_round(cluster, index: int):
 
     :return: the guest's id and ``{phase: seconds}``.
     """
-    core, cell, connection = (
-        cluster["core"],
-        cluster["cell"],
-        cluster["libvirt"],
-    )
+    core = cluster["core"]
+    cell = cluster["cell"]
+    connection = cluster["libvirt"]
     body = {
         "name": f"boot-{index}",
         "owner": "admin",
@@ -521,7 +519,7 @@ def wait_for_idle(core: Core):
 
 
 def delete_guest(cluster, guest_id: str):
-    """Delete a Nano guest and check that its domain is gone."""
+    """Delete a Nano guest and check that its domain no longer runs."""
     cluster["core"].call("DELETE", f"/api/v1/guests/{guest_id}")
     if domain_running(cluster["libvirt"], guest_id):
         raise SystemExit(f"guest {guest_id} still runs after its delete")
