@@ -67,6 +67,39 @@ class AddressGuestTestCase(GuestTestCase):
         return self.call("PUT", f"/api/v1/guests/{guest_id}/auth", body)
 
 
+class SpecialRangeTests(GuestTestCase):
+    """Ranges in address blocks that no guest NIC can use."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="loopback, multicast, 0.0.0.0/8 and 240.0.0.0/4 pools and "
+        "ranges are accepted as guest addresses",
+    )
+    def test_special_blocks_rejected(self):
+        """Each block is rejected with 400, for the gateway or the range."""
+        cases = [
+            ("lo", "127.0.0.1", "127.0.0.2", "255.0.0.0"),
+            ("mc", "224.0.0.1", "224.0.0.2", "255.255.255.0"),
+            ("zero", "0.0.0.1", "0.0.0.2", "255.255.255.0"),
+            ("future", "240.0.0.1", "240.0.0.2", "255.255.255.0"),
+        ]
+        for name, gateway, start, netmask in cases:
+            self.assert_rejected(name, gateway, start, netmask)
+
+    def assert_rejected(self, name, gateway, start, netmask):
+        """Check that the pool or its range is rejected with 400."""
+        path = ADDRESS_POOLS + name
+        reply = self.call("POST", path, {"gateway": gateway})
+        if reply.status == 400:
+            self.assertIn(gateway, reply.message)
+            return
+        self.assert_ok(reply)
+        end = start.rsplit(".", 1)[0] + ".9"
+        body = {"end": end, "netmask": netmask}
+        reply = self.call("POST", f"{path}/internal/ranges/{start}", body)
+        self.assert_error(reply, 400, start)
+
+
 class GuestAuthTests(AddressGuestTestCase):
     """``PUT /guests/<id>/auth`` with passwords outside its rule."""
 
