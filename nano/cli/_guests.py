@@ -185,10 +185,24 @@ def list_guests(context, pool_name, cell_name, owner, group):
 @click.argument("guest_id")
 @pass_context
 def show(context, guest_id):
-    """Show a guest, or its creation progress."""
-    context.show_object(
-        context.client.call("GET", path_of("guests", guest_id))
-    )
+    """Show a guest, or its creation progress, with its IPv4 address."""
+    data = context.client.call("GET", path_of("guests", guest_id))
+    if context.json or not data.get("created"):
+        context.show_object(data)
+        return
+    context.show_object(with_address(data))
+
+
+def with_address(data: dict) -> dict:
+    """
+    Return a created guest's fields for people: Nano 1.x's ``internal``
+    object replaced by ``address``, the address Core allocated, or
+    ``none`` when its compute pool has no address pool.
+    """
+    fields = {key: value for key, value in data.items() if key != "internal"}
+    internal = data.get("internal") or {}
+    fields["address"] = internal.get("allocated_address") or "none"
+    return fields
 
 
 @guest.command()

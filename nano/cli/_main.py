@@ -2,6 +2,7 @@
 
 import click
 
+from ._addresses import address_pool
 from ._client import ApiClient, CliError
 from ._context import Context
 from ._guests import guest, instance
@@ -58,7 +59,7 @@ def cli(ctx, api, api_id, api_key, config, as_json):
     ctx.obj = Context(make_client, json=as_json)
 
 
-for _command in (image, pool, cell, guest, instance):
+for _command in (image, pool, address_pool, cell, guest, instance):
     cli.add_command(_command)
 
 

@@ -39,6 +39,28 @@ def create(context, name, storage, network, failover):
 
 @pool.command()
 @click.argument("name")
+@click.option("--storage", help='New storage pool; "" for none.')
+@click.option("--network", help='New address pool; "" for none.')
+@click.option(
+    "--failover/--no-failover",
+    default=None,
+    help="Move instances off a lost Cell, or not.",
+)
+@pass_context
+def modify(context, name, storage, network, failover):
+    """Change compute pool NAME's settings; others keep their value."""
+    given = {"storage": storage, "network": network, "failover": failover}
+    body = {key: value for key, value in given.items() if value is not None}
+    if not body:
+        raise click.UsageError(
+            "nothing to change: give --storage, --network or --failover"
+        )
+    context.client.call("PUT", path_of("compute_pools", name), body)
+    context.done(f"modified compute pool {name}")
+
+
+@pool.command()
+@click.argument("name")
 @pass_context
 def delete(context, name):
     """Delete compute pool NAME, which must have no Cells."""

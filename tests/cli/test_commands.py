@@ -295,3 +295,180 @@ def test_unknown_image_not_found(nano):
     error = failed(nano("image", "show", "a" * 32))
     assert "a" * 32 in error
     assert "not found" in error
+
+
+def address_pool(nano, name):
+    """Return address pool ``name`` as the API returns it."""
+    return json.loads(ok(nano("--json", "address-pool", "show", name)))
+
+
+def test_address_pool_created_shown_deleted(nano):
+    """An address pool keeps its settings, is listed, then deleted."""
+    created = nano(
+        "address-pool",
+        "create",
+        "lan",
+        "--gateway",
+        "10.213.31.1",
+        "--dns",
+        "10.213.31.1",
+        "--dns",
+        "10.213.31.2",
+        "--provider",
+        "cloudinit",
+    )
+    assert ok(created) == "created address pool lan\n"
+    pool = address_pool(nano, "lan")
+    assert pool["gateway"] == "10.213.31.1"
+    assert pool["dns"] == ["10.213.31.1", "10.213.31.2"]
+    assert pool["provider"] == "cloudinit"
+    assert pool["mode"] == "internal"
+    assert pool["ranges"] == []
+    listed = json.loads(ok(nano("--json", "address-pool", "list")))
+    assert [row["name"] for row in listed if row["name"] == "lan"] == ["lan"]
+    assert "10.213.31.1" in ok(nano("address-pool", "list"))
+
+    assert ok(nano("address-pool", "delete", "lan")) == (
+        "deleted address pool lan\n"
+    )
+    error = failed(nano("address-pool", "show", "lan"))
+    assert "lan" in error
+
+
+def test_address_range_added_listed_removed(nano):
+    """A range shows in the pool with its capacity, then goes."""
+    ok(nano("address-pool", "create", "ranged", "--gateway", "10.213.32.1"))
+    added = nano(
+        "address-pool",
+        "range",
+        "add",
+        "ranged",
+        "10.213.32.10",
+        "10.213.32.19",
+        "--netmask",
+        "255.255.255.0",
+    )
+    assert ok(added) == (
+        "added internal range 10.213.32.10-10.213.32.19 to address pool "
+        "ranged\n"
+    )
+    ranges = json.loads(
+        ok(nano("--json", "address-pool", "range", "list", "ranged"))
+    )
+    assert [(r["start"], r["end"], r["capacity"]) for r in ranges] == [
+        ("10.213.32.10", "10.213.32.19", 10)
+    ]
+    external = nano(
+        "address-pool", "range", "list", "ranged", "--type", "external"
+    )
+    assert ok(external) == "no external ranges\n"
+    shown = ok(nano("address-pool", "show", "ranged"))
+    assert "10.213.32.19" in shown
+    assert "no allocations" in shown
+
+    removed = nano("address-pool", "range", "remove", "ranged", "10.213.32.10")
+    assert ok(removed) == (
+        "removed internal range 10.213.32.10 from address pool ranged\n"
+    )
+    assert address_pool(nano, "ranged")["ranges"] == []
+    ok(nano("address-pool", "delete", "ranged"))
+
+
+def test_address_range_overlap_rejected(nano):
+    """An overlapping range fails with Core's message naming the range."""
+    ok(nano("address-pool", "create", "first", "--gateway", "10.213.33.1"))
+    ok(
+        nano(
+            "address-pool",
+            "range",
+            "add",
+            "first",
+            "10.213.33.10",
+            "10.213.33.20",
+        )
+    )
+    error = failed(
+        nano(
+            "address-pool",
+            "range",
+            "add",
+            "first",
+            "10.213.33.15",
+            "10.213.33.30",
+        )
+    )
+    assert "10.213.33.10" in error
+    ok(nano("address-pool", "range", "remove", "first", "10.213.33.10"))
+    ok(nano("address-pool", "delete", "first"))
+
+
+def test_address_pool_bad_gateway_rejected(nano):
+    """A gateway that is no IPv4 address is named in the error."""
+    error = failed(
+        nano("address-pool", "create", "bad", "--gateway", "10.213.1")
+    )
+    assert "10.213.1" in error
+
+
+def test_pool_created_with_network(nano):
+    """pool create --network binds an address pool; modify unbinds it."""
+    ok(nano("address-pool", "create", "bound", "--gateway", "10.213.34.1"))
+    ok(nano("pool", "create", "netted", "--network", "bound"))
+    pools = json.loads(ok(nano("--json", "pool", "list")))
+    assert [p["network"] for p in pools if p["name"] == "netted"] == ["bound"]
+    error = failed(nano("address-pool", "delete", "bound"))
+    assert "netted" in error
+
+    assert ok(nano("pool", "modify", "netted", "--network", "")) == (
+        "modified compute pool netted\n"
+    )
+    pools = json.loads(ok(nano("--json", "pool", "list")))
+    assert [p["network"] for p in pools if p["name"] == "netted"] == [""]
+    ok(nano("pool", "delete", "netted"))
+    ok(nano("address-pool", "delete", "bound"))
+
+
+def test_pool_modify_needs_a_change(nano):
+    """pool modify without options is a usage error."""
+    error = failed(nano("pool", "modify", "p"), code=2)
+    assert "nothing to change" in error
+
+
+def test_guest_show_prints_address(nano, pool_with_cell, needs_qemu):
+    """A guest of a pool with an address pool shows its address."""
+    ok(nano("address-pool", "create", "guests", "--gateway", "10.213.35.1"))
+    ok(
+        nano(
+            "address-pool",
+            "range",
+            "add",
+            "guests",
+            "10.213.35.20",
+            "10.213.35.29",
+        )
+    )
+    ok(nano("pool", "modify", pool_with_cell, "--network", "guests"))
+    try:
+        guest = create_guest(nano, "addressed", "--pool", pool_with_cell)
+        shown = ok(nano("guest", "show", guest["id"]))
+        assert "address           10.213.35.20\n" in shown
+        assert "internal" not in shown
+        raw = json.loads(ok(nano("--json", "guest", "show", guest["id"])))
+        assert raw["internal"] == {"allocated_address": "10.213.35.20"}
+        ok(nano("guest", "delete", guest["id"]))
+    finally:
+        ok(nano("pool", "modify", pool_with_cell, "--network", ""))
+    assert address_pool(nano, "guests")["allocated"] == []
+    ok(nano("address-pool", "range", "remove", "guests", "10.213.35.20"))
+    ok(nano("address-pool", "delete", "guests"))
+
+
+def test_guest_show_without_address(nano, pool_with_cell, needs_qemu):
+    """A guest of a pool with no address pool shows address none."""
+    guest = create_guest(nano, "plain", "--pool", pool_with_cell)
+    try:
+        shown = ok(nano("guest", "show", guest["id"]))
+        assert "\naddress" in shown
+        assert shown.rstrip().endswith("none")
+    finally:
+        ok(nano("guest", "delete", guest["id"]))
