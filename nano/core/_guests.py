@@ -58,7 +58,7 @@ from nano.projections.guests import (
 
 from ._logging import core_logger
 from ._saga import Saga, Step, steps_done
-from ._scheduler import Demand, select_cell
+from ._scheduler import MAX_CPU_LOAD, Demand, select_cell
 
 #: Seconds Core waits for a Cell to create an instance's volumes and
 #: domain; a copy of a large image takes a while.
@@ -118,6 +118,8 @@ class Guests:
     :param addresses: the :class:`~nano.core._addresses.Addresses`
         allocator, or ``None`` for guests with no managed address.
     :ivar sagas: the running sagas by guest id.
+    :ivar max_cpu_load: a Cell busier than this share of its cores gets
+        no new guest (``--max-cpu-load``).
     """
 
     log = core_logger()
@@ -144,6 +146,7 @@ class Guests:
         self.state = load(self.projection, live.journal).state
         self.sagas: dict[str, Saga] = {}
         self._change_locks: dict[str, DeferredLock] = {}
+        self.max_cpu_load = MAX_CPU_LOAD
 
     def stop(self) -> None:
         """Stop every saga, as Core stops; its next start rolls them back."""
@@ -185,7 +188,8 @@ class Guests:
             _with_reserved(candidate, reserved.get(candidate.name))
             for candidate in self.cluster.candidates(pool)
         ]
-        return select_cell(pool, candidates, demand).name
+        chosen = select_cell(pool, candidates, demand, self.max_cpu_load)
+        return chosen.name
 
     def _reserved(self, pool: str) -> dict:
         """

@@ -90,14 +90,16 @@ class NoCellFits(Exception):
         super().__init__(message)
 
 
-def rejection(cell: Candidate, demand: Demand) -> str | None:
+def rejection(
+    cell: Candidate, demand: Demand, max_cpu_load: float = MAX_CPU_LOAD
+) -> str | None:
     """Return why ``cell`` cannot take ``demand``, or ``None`` if it can."""
     if not cell.alive:
         return "offline"
     if not cell.enabled:
         return "disabled"
-    if cell.cpu_load > MAX_CPU_LOAD:
-        return f"CPU load {cell.cpu_load:.0%} is above {MAX_CPU_LOAD:.0%}"
+    if cell.cpu_load > max_cpu_load:
+        return f"CPU load {cell.cpu_load:.0%} is above {max_cpu_load:.0%}"
     if 0 < cell.instance_limit <= cell.instances:
         return f"has its limit of {cell.instance_limit} instances"
     if demand.cores > cell.cores:
@@ -142,11 +144,17 @@ def _share(part: int, whole: int) -> float:
 
 
 def select_cell(
-    pool: str, cells: Iterable[Candidate], demand: Demand
+    pool: str,
+    cells: Iterable[Candidate],
+    demand: Demand,
+    max_cpu_load: float = MAX_CPU_LOAD,
 ) -> Candidate:
     """
     Return the Cell with the highest :func:`score` among those that
     can take ``demand``; of equal scores, the first name in sort order.
+
+    :param max_cpu_load: a Cell busier than this share of its cores
+        takes no new instance.
 
     :raises NoCellFits: no Cell can take it, with each Cell's reason.
     """
@@ -159,7 +167,7 @@ def select_cell(
         if not (
             cell.alive
             and cell.enabled
-            and cell.cpu_load <= MAX_CPU_LOAD
+            and cell.cpu_load <= max_cpu_load
             and cell.cores >= cores
             and cell.memory_available >= memory
             and cell.disk_available >= disk
@@ -169,7 +177,10 @@ def select_cell(
         elif best is None or _better(cell, best):
             best = cell
     if best is None:
-        reasons = [(cell.name, rejection(cell, demand)) for cell in rejected]
+        reasons = [
+            (cell.name, rejection(cell, demand, max_cpu_load))
+            for cell in rejected
+        ]
         raise NoCellFits(pool, demand, reasons)
     return best
 

@@ -40,6 +40,7 @@ from ._cluster import Cluster
 from ._config import ApiConfig, load_api_config
 from ._defaults import record_default_templates
 from ._logging import core_logger
+from ._scheduler import MAX_CPU_LOAD
 from .api import api_site, build_api, new_id
 from .images import Images, ImageService
 
@@ -229,6 +230,8 @@ class CoreOptions:
     :ivar image_port: the HTTPS image service's port; 0 picks a free one.
     :ivar image_interface: the image service's listening address; Cells
         on other hosts download from it.
+    :ivar max_cpu_load: the share of a Cell's CPU time in use above
+        which the scheduler gives it no new instance.
     """
 
     config: Path
@@ -238,6 +241,7 @@ class CoreOptions:
     fabric_interface: str | None = None
     image_port: int = 5871
     image_interface: str = "0.0.0.0"
+    max_cpu_load: float = MAX_CPU_LOAD
     name: str = attrs.field(factory=lambda: f"Core_{socket.gethostname()}")
 
 
@@ -276,6 +280,7 @@ def build_core(options: CoreOptions, reactor) -> CoreService:
         journal.close()
         raise
     api = build_api(live, config.credentials, reactor, new_id, cluster, images)
+    api.guests.max_cpu_load = options.max_cpu_load
     port = config.port if options.port is None else options.port
     core = CoreService(
         config, journal, api, (port, options.interface), reactor, fabric

@@ -29,6 +29,19 @@ def _port_option(option: str):
 _port = _port_option("api-port")
 
 
+def _percent(value: str) -> int:
+    percent = int(value) if value.isdigit() else -1
+    if not 1 <= percent <= 100:
+        raise ValueError(
+            f"invalid --max-cpu-load {value!r}: must be an integer from 1 "
+            "to 100 (percent)"
+        )
+    return percent
+
+
+_percent.coerceDoc = "An integer from 1 to 100."
+
+
 class Options(usage.Options):
     """The options of ``twistd nano-core``."""
 
@@ -85,6 +98,14 @@ class Options(usage.Options):
             "IPv4 interface, lets Cells on other hosts reach it.",
         ],
         [
+            "max-cpu-load",
+            None,
+            80,
+            "Percent of a Cell's CPU time in use above which the scheduler "
+            "gives it no new instance; 100 turns the check off.",
+            _percent,
+        ],
+        [
             "log-level",
             None,
             "info",
@@ -119,6 +140,7 @@ def core_options(options: Options) -> CoreOptions:
         fabric_interface=options["interface"],
         image_port=options["image-port"],
         image_interface=options["image-interface"],
+        max_cpu_load=options["max-cpu-load"] / 100,
     )
 
 

@@ -66,6 +66,12 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["api-interface"], "127.0.0.1")
         self.assertEqual(options["log-level"], "info")
 
+    def test_max_cpu_load_reaches_the_scheduler(self):
+        """--max-cpu-load is a percent; Core's guests get the share."""
+        self.assertEqual(self.parse()["max-cpu-load"], 80)
+        options = self.parse("--max-cpu-load", "95")
+        self.assertEqual(tap.core_options(options).max_cpu_load, 0.95)
+
     def test_help_lists_defaults(self):
         """The help text shows every option's default."""
         help_text = str(tap.Options())
@@ -85,6 +91,8 @@ class OptionsTests(SynchronousTestCase):
             (["--api-port", "http"], "invalid --api-port 'http'"),
             (["--api-interface", "localhost"], "must be an IP address"),
             (["--log-level", "loud"], "debug, info, warn, error, critical"),
+            (["--max-cpu-load", "0"], "invalid --max-cpu-load '0'"),
+            (["--max-cpu-load", "101"], "from 1 to 100"),
         ]
         for arguments, fragment in cases:
             with self.subTest(arguments=arguments):

@@ -1,5 +1,6 @@
 """The scheduler: rules, reasons, and properties over random Cells."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,6 +74,14 @@ def test_each_reason():
     ]
     for candidate, reason in cases:
         assert rejection(candidate, DEMAND) == reason
+
+
+def test_cpu_load_limit_is_a_parameter():
+    """A higher limit lets a busy Cell take the instance, and names it."""
+    busy = cell("busy", cpu_load=0.9)
+    assert select_cell("pool", [busy], DEMAND, max_cpu_load=1.0) is busy
+    with pytest.raises(NoCellFits, match="above 85%"):
+        select_cell("pool", [busy], DEMAND, max_cpu_load=0.85)
 
 
 def test_cpu_load_at_limit_fits():

@@ -106,6 +106,10 @@ class Core(Process):
                 str(self.image_port),
                 "--image-interface",
                 "127.0.0.1",
+                # Tests run guests on the 2 cores the Cell reports, so a
+                # booting guest must not keep the next one out.
+                "--max-cpu-load",
+                "100",
             ],
         )
 

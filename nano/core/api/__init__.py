@@ -6,8 +6,8 @@ signatures, served by Klein.
 from .._addresses import Addresses
 from ._app import PREFIX, CoreAPI, new_id
 from ._envelope import ApiError
-from .address_pools import address_pool_routes
 from ._uploads import api_site
+from .address_pools import address_pool_routes
 from .cells import cell_routes
 from .guests import serve_guests
 from .images import serve_images
