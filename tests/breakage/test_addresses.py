@@ -12,6 +12,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from twisted.internet.task import Clock
@@ -24,6 +25,7 @@ from guest_helpers import CENTOS, GuestTestCase  # noqa: E402
 
 from nano.cell.cloudinit import InvalidSeed, check_seed  # noqa: E402
 from nano.cell.network import DhcpServer  # noqa: E402
+from nano.cell.network._cell import wanted_bindings  # noqa: E402
 
 ADDRESS_POOLS = "/api/v1/address_pools/"
 
@@ -149,6 +151,65 @@ class TemplateAdminTests(AddressGuestTestCase):
         if reply.status == 202:
             return
         self.assert_error(reply, 400, "template", "admin_name")
+
+
+class CellBindingTests(AddressGuestTestCase):
+    """What the Cell's DHCP serves for the guests Core creates."""
+
+    def cell_instances(self):
+        """Return the Cell's view of each guest Core asked it to create."""
+        return [
+            SimpleNamespace(
+                id=request.instance_id,
+                name=request.name,
+                mac=request.mac,
+                state="running",
+                network=request.network,
+            )
+            for request in self.cell.received
+            if request.type_name == "CreateInstanceRequest"
+        ]
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="two ranges of one pool with different netmasks leave the "
+        "minority's guests without DHCP on their Cell",
+    )
+    def test_mixed_netmasks_all_served(self):
+        """A pool whose ranges differ in netmask: either Core rejects the
+        range, or the Cell serves every guest of the pool."""
+        reply = self.call(
+            "POST",
+            ADDRESS_POOLS + "lan/internal/ranges/10.213.7.100",
+            {"end": "10.213.7.101", "netmask": "255.255.255.128"},
+        )
+        if reply.status in (400, 409):
+            self.assertIn("netmask", reply.message)
+            return
+        self.assert_ok(reply)
+        for number in range(5):
+            self.created(f"vm{number}")
+        *_, skipped = wanted_bindings(self.cell_instances())
+        self.assertEqual(skipped, [])
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="after PUT of a new gateway, the Cell's DHCP offers the old "
+        "gateway to new guests while the old guests are the majority",
+    )
+    def test_new_gateway_served_to_new_guest(self):
+        """PUT of the gateway applies to guests created afterwards."""
+        self.created("old1")
+        self.created("old2")
+        new_gateway = {"gateway": "10.213.7.254"}
+        self.assert_ok(self.call("PUT", ADDRESS_POOLS + "lan", new_gateway))
+        self.created("new1")
+        instances = self.cell_instances()
+        self.assertEqual(instances[-1].network["gateway"], "10.213.7.254")
+        _, bindings, gateway, _, skipped = wanted_bindings(instances)
+        self.assertEqual(skipped, [])
+        self.assertIn(instances[-1].mac, bindings)
+        self.assertEqual(gateway, "10.213.7.254")
 
 
 class SeedHostnameTests(AddressGuestTestCase):
