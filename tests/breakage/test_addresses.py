@@ -244,8 +244,8 @@ class CellBindingTests(AddressGuestTestCase):
         self.assertEqual(gateway, "10.213.7.254")
 
 
-class SeedHostnameTests(AddressGuestTestCase):
-    """Guest names that Core accepts but the Cell's seed rejects."""
+class SeedCheckTests(AddressGuestTestCase):
+    """Guest settings that Core accepts but the Cell's seed rejects."""
 
     @pytest.mark.xfail(
         strict=True,
@@ -276,6 +276,22 @@ class SeedHostnameTests(AddressGuestTestCase):
                 )
             except InvalidSeed as error:
                 self.fail(f"{name!r} passed Core, not the Cell: {error}")
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="Core accepts cloud_init.data_path /etc or /proc/data, "
+        "which the Cell rejects, so the create rolls back on the Cell",
+    )
+    def test_system_data_path_rejected_by_core(self):
+        """A data path the Cell refuses to mount over is a 400 from Core,
+        naming the path, before anything is created."""
+        for path in ["/etc", "/usr", "/proc/data"]:
+            reply = self.create(
+                name="vm1",
+                disks=[1024**3, 1024**3],
+                cloud_init={"data_path": path},
+            )
+            self.assert_error(reply, 400, "data_path", path)
 
 
 class EthernetAddressTests(AddressGuestTestCase):
