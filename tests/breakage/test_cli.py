@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from nano.cli import _images, cli
+from nano.cli.quickstart import _main
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
@@ -176,3 +177,28 @@ def test_quickstart_bridge_must_be_bridge():
     assert result["addresses"] == []
     assert result["error"] is not None
     assert "uplink0" in result["error"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="quickstart accepts a port above 65535 and saves it",
+)
+@pytest.mark.parametrize(
+    "option", ["--api-port", "--image-port", "--group-port"]
+)
+def test_quickstart_port_out_of_range(option, tmp_path, monkeypatch):
+    """
+    A port above 65535 is a usage error naming the option, before the
+    quick start starts libvirtd, creates a bridge or saves the value
+    for later runs.
+    """
+    started = []
+    monkeypatch.setattr(_main, "start", lambda *arguments: started.append(1))
+    monkeypatch.setattr(_main, "stop", lambda *arguments: started.append(1))
+    arguments = ["--state-dir", str(tmp_path / "qs"), option, "70000"]
+
+    result = CliRunner().invoke(_main.main, arguments)
+
+    assert started == []
+    assert result.exit_code == 2, result.output
+    assert option in result.output
