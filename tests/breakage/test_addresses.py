@@ -226,6 +226,36 @@ class CellBindingTests(AddressGuestTestCase):
 
     @pytest.mark.xfail(
         strict=True,
+        reason="after a compute pool moves to another address pool, its "
+        "new guests get no DHCP while the old guests are the majority",
+    )
+    def test_rebound_pool_all_served(self):
+        """Moving ``p1`` to another address pool: either Core rejects the
+        move while guests hold addresses, or the Cell serves them all."""
+        self.created("old1")
+        self.created("old2")
+        far = {"gateway": "10.213.77.1"}
+        self.assert_ok(self.call("POST", ADDRESS_POOLS + "far", far))
+        self.assert_ok(
+            self.call(
+                "POST",
+                ADDRESS_POOLS + "far/internal/ranges/10.213.77.10",
+                {"end": "10.213.77.20", "netmask": "255.255.255.0"},
+            )
+        )
+        reply = self.call(
+            "PUT", "/api/v1/compute_pools/p1", {"network": "far"}
+        )
+        if reply.status == 409:
+            self.assertIn("network", reply.message)
+            return
+        self.assert_ok(reply)
+        self.created("new1")
+        *_, skipped = wanted_bindings(self.cell_instances())
+        self.assertEqual(skipped, [])
+
+    @pytest.mark.xfail(
+        strict=True,
         reason="after PUT of a new gateway, the Cell's DHCP offers the old "
         "gateway to new guests while the old guests are the majority",
     )
