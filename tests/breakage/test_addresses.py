@@ -52,7 +52,7 @@ class AddressGuestTestCase(GuestTestCase):
         self.cell = self.add_instance_cell("Cell_1")
 
     def tearDown(self):
-        # The fake Cell's session logs the errors it replies.
+        # The fake Cell's session logs the errors it sends in replies.
         self.flushLoggedErrors(RuntimeError, KeyError)
         super().tearDown()
 
@@ -80,7 +80,7 @@ class RoutePathTests(ApiTestCase):
     )
     def test_list_without_slash(self):
         """The reply is the list, or a 404 naming the route with the
-        slash; never a claim that the signature is wrong."""
+        slash. It is not a claim that the signature is wrong."""
         for path in [
             "/api/v1/address_pools",
             "/api/v1/address_pools/lan/internal/ranges",
@@ -177,8 +177,8 @@ class TemplateAdminTests(AddressGuestTestCase):
         "error about a user the client never sent",
     )
     def test_cloud_init_default_admin(self):
-        """The default admin comes from the template: either it works,
-        or the error names the template and the field to set."""
+        """The default admin comes from the template, so either the create
+        works or the error names the template and the field to set."""
         reply = self.create(template=self.template, cloud_init={})
         if reply.status == 202:
             return
@@ -208,8 +208,8 @@ class CellBindingTests(AddressGuestTestCase):
         "minority's guests without DHCP on their Cell",
     )
     def test_mixed_netmasks_all_served(self):
-        """A pool whose ranges differ in netmask: either Core rejects the
-        range, or the Cell serves every guest of the pool."""
+        """For ranges of one pool with different netmasks, either Core
+        rejects the range or the Cell serves every guest of the pool."""
         reply = self.call(
             "POST",
             ADDRESS_POOLS + "lan/internal/ranges/10.213.7.100",
@@ -230,8 +230,8 @@ class CellBindingTests(AddressGuestTestCase):
         "new guests get no DHCP while the old guests are the majority",
     )
     def test_rebound_pool_all_served(self):
-        """Moving ``p1`` to another address pool: either Core rejects the
-        move while guests hold addresses, or the Cell serves them all."""
+        """When ``p1`` moves to another address pool, either Core rejects
+        the move while guests hold addresses or the Cell serves them all."""
         self.created("old1")
         self.created("old2")
         far = {"gateway": "10.213.77.1"}
@@ -332,8 +332,8 @@ class EthernetAddressTests(AddressGuestTestCase):
         reason="multicast, broadcast and all-zero MACs are accepted",
     )
     def test_non_unicast_mac_rejected(self):
-        """A NIC's MAC must be unicast and not zero (libvirt and QEMU
-        reject a multicast one only later, on the Cell)."""
+        """A NIC's MAC must be unicast and not zero. The Cell rejects a
+        multicast one, but only after Core accepted the guest."""
         for mac in [
             "01:00:5e:00:00:01",
             "ff:ff:ff:ff:ff:ff",
@@ -352,8 +352,9 @@ class DhcpDirectoryTests(SynchronousTestCase):
         "directory that dnsmasq's user cannot pass, so DHCP never starts",
     )
     def test_directory_passable_under_daemon_umask(self):
-        """twistd sets umask 077 when it daemonizes; the directory and
-        files the Cell writes must still be open to dnsmasq's user."""
+        """twistd sets umask 077 when it daemonizes (Twisted's
+        scripts/_twistd_unix.py), so the Cell must open the directory
+        and files to dnsmasq's user itself."""
         directory = Path(self.mktemp()).absolute() / "dhcp"
         server = DhcpServer(Clock(), "nb6br0", directory, "10.213.106.0/24")
         previous = os.umask(0o077)
