@@ -1,12 +1,18 @@
 """
 The real ``tools/quickstart`` with its own state directory, bridge and
-ports: it ends with a booted guest, and ``stop`` leaves nothing behind.
+ports: it ends with a booted guest that leased the address Core
+allocated, and ``stop`` leaves nothing behind.
 """
 
+import ipaddress
+import json
 import os
+import re
 import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +23,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.root]
 QUICKSTART = Path(__file__).resolve().parents[2] / "tools" / "quickstart"
 #: A /24 that no other test of this repository uses.
 BRIDGE_ADDRESS = "10.213.246.1/24"
+#: The address pool's default range: .100-.199 of the bridge's /24.
+POOL_RANGE = ("10.213.246.100", "10.213.246.199")
+NANO = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "nano"
+SUMMARY_GUEST = re.compile(r"Guest: +\S+ \(([0-9a-f-]+)\), address (\S+)")
 
 
 def free_port(kind=socket.SOCK_STREAM) -> int:
@@ -69,11 +79,24 @@ def link_exists(name: str) -> bool:
 
 
 @pytest.fixture
-def quickstart(tmp_path):
+def open_directory():
+    """
+    A directory under /tmp that dnsmasq's unprivileged user can pass
+    through. pytest's own temporary directories will not do: each new
+    pytest process sets /tmp/pytest-of-USER back to mode 0700.
+    """
+    path = Path(tempfile.mkdtemp(prefix="nano-quickstart-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def quickstart(open_directory):
     """The quick start's options; stops it however the test ends."""
     if reason := unavailable_reason():
         pytest.skip(reason)
-    state = tmp_path / "state"
+    state = open_directory / "state"
     options = [
         "--state-dir",
         str(state),
@@ -101,29 +124,93 @@ def pids_of(state: Path) -> dict[str, int]:
     return {name: int(path.read_text()) for name, path in files.items()}
 
 
+def dnsmasq_pid(state: Path) -> int:
+    """Return the PID of the quick start Cell's dnsmasq."""
+    return int((state / "cell" / "data" / "dhcp" / "dnsmasq.pid").read_text())
+
+
+def summary_guest(output: str) -> tuple[str, str]:
+    """Return the guest id and address the summary printed."""
+    found = SUMMARY_GUEST.search(output)
+    assert found, output
+    return found.group(1), found.group(2)
+
+
+def nano(state: Path, options, *arguments) -> str:
+    """Run ``nano ARGUMENTS`` against the quick start's Core."""
+    port = options[options.index("--api-port") + 1]
+    completed = subprocess.run(
+        [
+            str(NANO),
+            "--config",
+            str(state / "core" / "config" / "api.cfg"),
+            "--api",
+            f"127.0.0.1:{port}",
+            *arguments,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def allocated_address(state: Path, options, guest_id: str) -> str:
+    """Return the address Core allocated to the guest (GET /guests/)."""
+    shown = nano(state, options, "--json", "guest", "show", guest_id)
+    return json.loads(shown)["internal"]["allocated_address"]
+
+
+def in_pool_range(address: str) -> bool:
+    start, end = (ipaddress.ip_address(bound) for bound in POOL_RANGE)
+    return start <= ipaddress.ip_address(address) <= end
+
+
 def test_quickstart_boots_guest_and_stops(quickstart):
-    """One run boots a guest; a second reuses it; stop removes it all."""
+    """
+    One run boots a guest that leases Core's address; later runs reuse
+    it and the pools, binding the address pool again where it was
+    unbound; stop removes it all, dnsmasq included.
+    """
     state, options = quickstart
     bridge = options[options.index("--bridge") + 1]
 
     code, output = run("--skip-install", *options)
     assert code == 0, output
     assert "NANO-GUEST-BOOTED" in output
-    assert "[10/10]" in output
+    assert "[11/11]" in output
     assert "tools/quickstart stop" in output
+    guest_id, address = summary_guest(output)
+    assert in_pool_range(address), address
+    assert address == allocated_address(state, options, guest_id)
+    assert f"leased {address}, the address Core allocated" in output
     pids = pids_of(state)
     assert all(alive(pid) for pid in pids.values()), pids
+    dnsmasq = dnsmasq_pid(state)
+    assert alive(dnsmasq)
     assert link_exists(bridge)
 
     code, again = run("--skip-install", "--state-dir", str(state))
     assert code == 0, again
     assert "already uploaded" in again
     assert "already created" in again
+    assert "address pool default has ranges" in again
+    assert "compute pool default uses default" in again
+    assert summary_guest(again) == (guest_id, address)
     assert pids_of(state) == pids
+
+    nano(state, options, "pool", "modify", "default", "--network", "")
+    code, rebound = run("--skip-install", "--state-dir", str(state))
+    assert code == 0, rebound
+    assert "bound address pool default to compute pool default" in rebound
+    assert summary_guest(rebound) == (guest_id, address)
 
     code, stopped = run("stop", "--state-dir", str(state), timeout=120)
     assert code == 0, stopped
     assert "deleted guest quickstart-vm" in stopped
     assert [name for name, pid in pids.items() if alive(pid)] == []
+    assert not alive(dnsmasq)
+    assert f"dnsmasq PID {dnsmasq} has ended" in stopped
     assert processes_mentioning(str(state)) == []
     assert not link_exists(bridge)

@@ -1,4 +1,4 @@
-"""The quick start's saved settings and its boot marker search."""
+"""The quick start's saved settings and its options."""
 
 import json
 
@@ -8,7 +8,6 @@ from click.testing import CliRunner
 from nano.cli.quickstart import _main
 from nano.cli.quickstart._layout import Layout, Settings, save_settings
 from nano.cli.quickstart._report import QuickstartError
-from nano.cli.quickstart._start import _marker_line
 
 
 def test_saved_settings_kept(tmp_path):
@@ -47,19 +46,40 @@ def test_bridge_address_outside_test_range(address):
     assert "10.213.0.0/16" in result.output
 
 
-def test_marker_found_after_offset(tmp_path):
-    """Only a marker written after the offset counts as a new boot."""
-    console = tmp_path / "console.log"
-    old = b"NANO-GUEST-BOOTED hostname=a uptime=1.0\n"
-    console.write_bytes(old + b"booting\n")
-    assert _marker_line(console, len(old)) is None
-    with open(console, "ab") as log:
-        log.write(b"NANO-GUEST-BOOTED hostname=b uptime=2.0\n")
-    assert _marker_line(console, len(old)) == (
-        "NANO-GUEST-BOOTED hostname=b uptime=2.0"
+def test_default_address_range(tmp_path):
+    """By default the pool's range is .100-.199 of the bridge's /24."""
+    settings = Settings(tmp_path, bridge_address="10.213.246.1/24")
+    assert settings.address_bounds() == ("10.213.246.100", "10.213.246.199")
+
+
+def test_default_range_of_small_network(tmp_path):
+    """A network smaller than a /24 gives the upper half of its hosts."""
+    settings = Settings(tmp_path, bridge_address="10.213.246.1/28")
+    assert settings.address_bounds() == ("10.213.246.8", "10.213.246.14")
+
+
+def test_address_range_option_kept(tmp_path):
+    """--address-range is saved like the other options."""
+    save_settings(
+        Layout(tmp_path),
+        Settings(tmp_path, address_range="10.213.250.10-10.213.250.20"),
     )
+    settings = _main._settings(str(tmp_path), {})
+    assert settings.address_bounds() == ("10.213.250.10", "10.213.250.20")
 
 
-def test_marker_missing_console(tmp_path):
-    """A console log QEMU has not created yet has no marker."""
-    assert _marker_line(tmp_path / "absent.log", 0) is None
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("10.213.250.20-10.213.250.10", "ascending"),
+        ("10.213.250.10", "START-END"),
+        ("10.213.250.10-x", "START-END"),
+        ("10.213.251.10-10.213.251.20", "inside the bridge's network"),
+    ],
+)
+def test_invalid_address_range(tmp_path, text, reason):
+    """An invalid --address-range is named with what is accepted."""
+    with pytest.raises(QuickstartError) as raised:
+        _main._settings(str(tmp_path), {"address_range": text})
+    assert f"invalid --address-range {text}" in str(raised.value)
+    assert reason in str(raised.value)

@@ -22,6 +22,9 @@ class Settings:
         listen on it or on loopback.
     :ivar group_port: UDP port of multicast discovery on the bridge.
     :ivar domain_type: ``qemu`` (emulation) or ``kvm``.
+    :ivar address_range: ``START-END``, the internal range of the
+        address pool, inside the bridge's network; ``""`` means
+        :meth:`address_bounds`' default.
     """
 
     state_dir: Path = attrs.field(converter=Path)
@@ -38,15 +41,59 @@ class Settings:
     cell_name: str = "Cell_quickstart"
     guest_name: str = "quickstart-vm"
     pool: str = "default"
+    address_pool: str = "default"
+    address_range: str = ""
 
     @property
     def address(self) -> str:
         """The bridge's IPv4 address, without the prefix."""
         return str(ipaddress.ip_interface(self.bridge_address).ip)
 
+    def address_bounds(self) -> tuple[str, str]:
+        """
+        Return the first and last address of the address pool's range:
+        ``address_range``, or by default .100 to .199 of the bridge's
+        network (the upper half of its hosts in a network smaller than
+        a /24).
+
+        :raises QuickstartError: ``address_range`` is invalid, or not
+            inside the bridge's network.
+        """
+        network = ipaddress.ip_interface(self.bridge_address).network
+        if not self.address_range:
+            return _default_bounds(network)
+        start, end = _parse_range(self.address_range)
+        if start not in network or end not in network:
+            raise QuickstartError(
+                f"invalid --address-range {self.address_range}: it must "
+                f"lie inside the bridge's network {network}"
+            )
+        return str(start), str(end)
+
     def to_json(self) -> dict:
         """Return the settings as a JSON object."""
         return attrs.asdict(self, value_serializer=_plain)
+
+
+def _default_bounds(network) -> tuple[str, str]:
+    if network.num_addresses >= 256:
+        first = network.network_address
+        return str(first + 100), str(first + 199)
+    hosts = list(network.hosts())
+    return str(hosts[len(hosts) // 2]), str(hosts[-1])
+
+
+def _parse_range(text: str):
+    try:
+        start, end = (ipaddress.IPv4Address(part) for part in text.split("-"))
+    except ValueError:
+        start = end = None
+    if start is None or start > end:
+        raise QuickstartError(
+            f"invalid --address-range {text}: expected START-END, two IPv4 "
+            "addresses in ascending order, e.g. 10.213.250.100-10.213.250.199"
+        )
+    return start, end
 
 
 def _plain(instance, field, value):
@@ -90,6 +137,11 @@ class Layout:
     def pidfile(self, node: str) -> Path:
         """twistd PID file of ``core`` or ``cell``."""
         return self.state_dir / "run" / f"{node}.pid"
+
+    @property
+    def dnsmasq_pidfile(self) -> Path:
+        """The PID file of the Cell's dnsmasq, written by dnsmasq."""
+        return self.data("cell") / "dhcp" / "dnsmasq.pid"
 
     @property
     def api_cfg(self) -> Path:

@@ -57,6 +57,13 @@ def _option(name, help_text, **extra):
         value and _bridge_address(ctx, param, value)
     ),
 )
+@click.option(
+    "--address-range",
+    default=None,
+    metavar="FIRST-LAST",
+    help="IPv4 addresses that Core allocates to guests, inside the "
+    "bridge's network [default: .100-.199 of the bridge's /24].",
+)
 @_option("api-port", "TCP port of Core's REST API on 127.0.0.1.", type=int)
 @_option("image-port", "TCP port of Core's HTTPS image service.", type=int)
 @_option("group-port", "UDP port of multicast discovery.", type=int)
@@ -106,4 +113,8 @@ def _settings(state_dir, options) -> Settings:
     values = {
         name: value for name, value in options.items() if value is not None
     }
-    return Settings(**{**saved.to_json(), **values, "state_dir": state_dir})
+    settings = Settings(
+        **{**saved.to_json(), **values, "state_dir": state_dir}
+    )
+    settings.address_bounds()
+    return settings

@@ -77,14 +77,15 @@ def stop_pid(pidfile: Path, timeout: float = STOP_TIMEOUT) -> int | None:
         return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(pid):
+    if alive(pid):
         os.kill(pid, signal.SIGKILL)
     return pid
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Return whether ``pid`` runs (exists and is no zombie)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             # A zombie has exited; only its parent's wait is missing.

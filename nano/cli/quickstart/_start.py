@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nano.config import write_atomic
 
-from . import _network
+from . import _addresses, _network
 from ._client import Nano
 from ._layout import Layout, Settings, save_settings
 from ._processes import (
@@ -24,8 +24,10 @@ from ._report import QuickstartError, Steps, wait_for
 REPOSITORY = Path(__file__).resolve().parents[3]
 GUEST_IMAGE = "nano-test-guest.qcow2"
 IMAGE_NAME = "nano-test-guest"
-BOOT_MARKER = "NANO-GUEST-BOOTED"
-STEPS = 10
+STEPS = 11
+#: Seconds from the boot marker to the lease line; the guest gives up
+#: after 20 s without a DHCP answer.
+LEASE_TIMEOUT = 60.0
 DEFAULT_STATE_DIR = Path("/var/lib/nano-quickstart")
 
 
@@ -44,10 +46,11 @@ def start(settings: Settings, boot_timeout: float) -> None:
     _core(steps, layout, settings)
     _cell(steps, layout, settings, nano)
     image_id = _image(steps, settings, nano)
+    _address_pool(steps, settings, nano)
     _pool(steps, settings, nano)
     guest_id = _guest(steps, settings, nano, image_id)
-    _boot(steps, layout, settings, nano, guest_id, boot_timeout)
-    _summary(layout, settings, nano, guest_id)
+    address = _boot(steps, layout, settings, nano, guest_id, boot_timeout)
+    _summary(layout, settings, nano, guest_id, address)
 
 
 def _libvirtd(steps, layout):
@@ -118,11 +121,25 @@ def _configure(steps, layout, settings):
         "bridge": settings.bridge,
     }
     write_atomic(layout.config("cell") / "cell.cfg", cell, mode=0o600)
+    _open_cell_data(steps, layout)
     steps.note(
         f"fabric: domain {settings.domain} on {settings.bridge}, "
         f"discovery port {settings.group_port}"
     )
     steps.end()
+
+
+def _open_cell_data(steps, layout):
+    # NOTE: twistd daemonizes with umask 077, so a DHCP directory that
+    # the Cell creates is mode 0700 and the Cell then rejects it; the
+    # quick start creates the directory first.
+    dhcp = layout.dnsmasq_pidfile.parent
+    dhcp.mkdir(parents=True, exist_ok=True)
+    for path in _addresses.open_directories(dhcp):
+        steps.note(
+            f"made {path} o+x, because the Cell's dnsmasq reads its files "
+            "under it as user nobody"
+        )
 
 
 def _api_listening(port) -> bool:
@@ -228,11 +245,25 @@ def _image(steps, settings, nano):
     return image_id
 
 
+def _address_pool(steps, settings, nano):
+    start, end = settings.address_bounds()
+    steps.begin(
+        f"Create address pool {settings.address_pool} ({start}-{end}, DHCP "
+        f"on {settings.bridge})"
+    )
+    _addresses.ensure_address_pool(steps, settings, nano)
+    steps.end()
+
+
 def _pool(steps, settings, nano):
     steps.begin(f"Create pool {settings.pool} and add the Cell to it")
     pools = [pool["name"] for pool in nano.data("pool", "list")]
     if settings.pool not in pools:
-        nano.show("pool", "create", settings.pool)
+        nano.show(
+            "pool", "create", settings.pool, "--network", settings.address_pool
+        )
+    else:
+        _addresses.bind_address_pool(steps, settings, nano)
     members = nano.data("cell", "list", "--pool", settings.pool)
     if settings.cell_name not in [cell["name"] for cell in members]:
         nano.show("cell", "add", settings.pool, settings.cell_name)
@@ -260,10 +291,24 @@ def _usable(nano, guest) -> bool:
     # Nano (a stop while Core was down), is replaced.
     if not guest.get("created"):
         return False
+    if _needs_address(nano, guest):
+        return False
     status = nano.attempt("instance", "status", guest["id"])
     if status.returncode != 0:
         return False
     return json.loads(status.stdout).get("state") != "lost"
+
+
+def _needs_address(nano, guest) -> bool:
+    # A guest created before its pool had an address pool has no
+    # address, and gets one only when created again.
+    shown = nano.data("guest", "show", guest["id"])
+    pool = next(
+        each
+        for each in nano.data("pool", "list")
+        if each["name"] == guest["pool"]
+    )
+    return bool(pool["network"]) and not _addresses.allocated_address(shown)
 
 
 def _create_guest(steps, settings, nano, image_id):
@@ -298,33 +343,39 @@ def _create_guest(steps, settings, nano, image_id):
     return wait_for(placed, 120, "a Cell that fits the guest", interval=3)
 
 
-def _boot(steps, layout, settings, nano, guest_id, timeout):
-    steps.begin("Start the guest and wait for its console to show it booted")
+def _boot(steps, layout, settings, nano, guest_id, timeout) -> str:
+    steps.begin("Start the guest and wait for its console to show its lease")
     console = layout.console_log(guest_id)
     offset = 0
     if not nano.data("instance", "status", guest_id).get("running"):
         offset = console.stat().st_size if console.exists() else 0
         nano.show("instance", "start", guest_id)
     steps.note(f"serial console log: {console}")
-    line = wait_for(
-        lambda: _marker_line(console, offset),
-        timeout,
-        f"{BOOT_MARKER} in {console}",
+
+    def lines():
+        return _addresses.boot_lines(_addresses.console_text(console, offset))
+
+    booted = wait_for(lines, timeout, f"{_addresses.BOOT_MARKER} in {console}")
+    steps.note(booted[0])
+    leased = wait_for(
+        lambda: _addresses.leased_address(lines()),
+        LEASE_TIMEOUT,
+        f"{_addresses.LEASE_MARKER} in {console}",
     )
-    steps.end(line)
+    _check_lease(nano, guest_id, leased)
+    steps.end(f"leased {leased}, the address Core allocated")
+    return leased
 
 
-def _marker_line(console: Path, offset: int) -> str | None:
-    try:
-        with open(console, "rb") as log:
-            log.seek(offset)
-            text = log.read().decode(errors="replace")
-    except FileNotFoundError:
-        return None
-    for line in text.splitlines():
-        if BOOT_MARKER in line:
-            return line.strip()
-    return None
+def _check_lease(nano, guest_id, leased):
+    allocated = _addresses.allocated_address(
+        nano.data("guest", "show", guest_id)
+    )
+    if leased != allocated:
+        raise QuickstartError(
+            f"guest {guest_id} leased {leased}, but Core allocated it "
+            f"{allocated}; see dnsmasq's lines in the Cell log"
+        )
 
 
 def _stop_command(settings) -> str:
@@ -333,7 +384,7 @@ def _stop_command(settings) -> str:
     return f"tools/quickstart stop --state-dir {settings.state_dir}"
 
 
-def _summary(layout, settings, nano, guest_id):
+def _summary(layout, settings, nano, guest_id, address):
     api_cfg = json.loads(layout.api_cfg.read_text())
     lines = [
         "",
@@ -341,7 +392,8 @@ def _summary(layout, settings, nano, guest_id):
         f"  API:       http://127.0.0.1:{settings.api_port}/api/v1/",
         f"  API id:    {api_cfg['credentials'][0]['id']}"
         f" (key in {layout.api_cfg})",
-        f"  Try:       {nano.command_line('guest', 'list')}",
+        f"  Guest:     {settings.guest_name} ({guest_id}), address {address}",
+        f"  Try:       {nano.command_line('guest', 'show', guest_id)}",
         f"  Console:   {layout.console_log(guest_id)}",
         f"  Logs:      {layout.log('core')}, {layout.log('cell')}",
         f"  libvirt:   virsh -c '{layout.libvirt_uri}' list",

@@ -5,10 +5,12 @@ processes by their PID files, and remove its bridge.
 
 import json
 import shutil
+from pathlib import Path
 
 from . import _network
 from ._client import Nano
 from ._layout import Layout, Settings
+from ._processes import alive as _alive
 from ._processes import kill_qemu, running_pid, stop_pid
 from ._report import QuickstartError, Steps
 
@@ -19,10 +21,15 @@ def stop(settings: Settings, purge: bool) -> None:
     """Stop everything the quick start in ``settings.state_dir`` runs."""
     layout = Layout(settings.state_dir)
     steps = Steps(STEPS)
+    # The Cell ends its dnsmasq once no guest uses DHCP, so the PID is
+    # read before the guests go.
+    dnsmasq = running_pid(layout.dnsmasq_pidfile)
     _delete_guests(steps, layout, settings)
-    for node in ("cell", "core"):
-        steps.begin(f"Stop {'Core' if node == 'core' else 'the Cell'}")
-        _report_stopped(steps, stop_pid(layout.pidfile(node)))
+    steps.begin("Stop the Cell and its dnsmasq")
+    _report_stopped(steps, stop_pid(layout.pidfile("cell")))
+    _stop_dnsmasq(steps, layout, dnsmasq)
+    steps.begin("Stop Core")
+    _report_stopped(steps, stop_pid(layout.pidfile("core")))
     _stop_libvirtd(steps, layout)
     _remove_network(steps, layout, settings)
     if purge:
@@ -37,6 +44,32 @@ def stop(settings: Settings, purge: bool) -> None:
 
 def _report_stopped(steps, pid):
     steps.end(f"stopped PID {pid}" if pid else "was not running")
+
+
+def _stop_dnsmasq(steps, layout, pid):
+    # The Cell stops its dnsmasq, but a Cell killed with SIGKILL leaves
+    # it running; a PID file that names another program is left alone.
+    if pid is None:
+        pid = running_pid(layout.dnsmasq_pidfile)
+        if pid is None:
+            return
+    if not _alive(pid):
+        steps.note(f"dnsmasq PID {pid} has ended")
+        return
+    if not _is_dnsmasq(pid, layout.dnsmasq_pidfile):
+        steps.note(f"PID {pid} of {layout.dnsmasq_pidfile} is no dnsmasq")
+        return
+    stop_pid(layout.dnsmasq_pidfile, timeout=5.0)
+    steps.note(f"stopped dnsmasq PID {pid}, which outlived the Cell")
+
+
+def _is_dnsmasq(pid, pidfile) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    named = Path(command[0].decode(errors="replace")).name == "dnsmasq"
+    return named and f"--pid-file={pidfile}".encode() in command
 
 
 def _delete_guests(steps, layout, settings):
