@@ -6,6 +6,7 @@ suite stays green until the defect is fixed, and then the mark must go.
 The tests drive Core's API in memory, as tests/core/images does.
 """
 
+import errno
 import socket
 import sys
 from pathlib import Path
@@ -22,6 +23,8 @@ sys.path[:0] = [
 
 from cli.processes import Cell, free_port, wait_until  # noqa: E402
 from image_helpers import ImageApiTestCase  # noqa: E402
+
+from nano.core.images import _upload  # noqa: E402
 
 SECTOR = 2048
 
@@ -59,6 +62,43 @@ class MediaUploadTests(ImageApiTestCase):
         self.assertEqual(reply.status, 400, reply.message)
         self.assertIn("truncated", reply.message)
         self.assertIn("175", reply.message)
+
+
+class FullDisk:
+    """A partial file whose writes fail as on a full file system."""
+
+    def __init__(self, path, mode):
+        self._file = open(path, mode)  # noqa: SIM115
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self):
+        self._file.close()
+
+
+class FullDiskUploadTests(ImageApiTestCase):
+    """An upload that fills Core's disk."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="a full disk mid-upload drops the connection, no reply",
+    )
+    def test_full_disk_gets_error_reply(self):
+        """
+        When the partial file cannot be written because the disk is
+        full, the client gets an error naming the cause, and no partial
+        file stays behind.
+        """
+        _upload.open = FullDisk
+        self.addCleanup(delattr, _upload, "open")
+        image_id = self.create_image("media")
+
+        reply = self.upload("media", image_id, bytes(64 * 1024))
+
+        self.assertIn(reply.status, (503, 507), reply.message)
+        self.assertIn("space", reply.message)
+        self.assertEqual(self.files("media"), [])
 
 
 class ImageSearchTests(ImageApiTestCase):
