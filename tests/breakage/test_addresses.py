@@ -5,7 +5,8 @@ credentials as a new user would.
 Each test shows one defect and is marked ``xfail(strict=True)``, so the
 suite stays green until the defect is fixed, and then the mark must go.
 The tests drive Core's API in memory with fake Cells, as
-tests/core/addresses does.
+tests/core/addresses does, then pass what Core sent to the Cell's own
+DHCP and seed checks. None of them starts a process or opens a socket.
 """
 
 import os
