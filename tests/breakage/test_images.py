@@ -143,3 +143,22 @@ def test_cell_start_removes_partial_download(tmp_path):
         cell.stop()
 
     assert not partial.exists()
+
+
+class ImagePathTests(ImageApiTestCase):
+    """Image paths with escapes a client may send."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="a non-UTF-8 image id gets a plain-text 400, no envelope",
+    )
+    def test_image_id_not_utf8(self):
+        """
+        An image id whose percent-escapes are not UTF-8 gets the JSON
+        envelope with an error code, as every other failure does.
+        """
+        reply = self.call("GET", "/api/v1/media_images/%ff")
+
+        self.assertEqual(reply.error_code, reply.status)
+        self.assertGreaterEqual(reply.status, 400)
+        self.assertLess(reply.status, 500)
