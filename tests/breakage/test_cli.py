@@ -81,9 +81,9 @@ def qcow2(path: Path, size="64M") -> Path:
 class InterruptedFile(io.BytesIO):
     """
     A file that raises KeyboardInterrupt, as Ctrl-C does, once half of
-    it is read. Core is paused for a moment first, so that megabytes
-    of the upload are still unread when the client gives up: the state
-    a real Ctrl-C during a fast upload leaves.
+    it is read. Core is paused for a moment first, so megabytes of the
+    upload are still unread when the client gives up, as after a real
+    Ctrl-C during a fast upload.
     """
 
     def __init__(self, data: bytes, core: Core):
@@ -145,11 +145,11 @@ try:
     error = None
 except QuickstartError as raised:
     error = str(raised)
-shown = subprocess.run(
+listing = subprocess.run(
     ["ip", "-j", "address", "show", "dev", "uplink0"],
     capture_output=True, text=True, check=True,
 ).stdout
-addresses = [a["local"] for a in json.loads(shown)[0].get("addr_info", [])]
+addresses = [a["local"] for a in json.loads(listing)[0].get("addr_info", [])]
 print(json.dumps({"error": error, "addresses": addresses}))
 """
 
@@ -235,8 +235,8 @@ def test_quickstart_stop_spares_stale_pid(tmp_path):
 
 def start_core_daemon(root: Path) -> Path:
     """
-    Start nano-core on loopback as the quick start does, a twistd daemon
-    with a log file; return its PID file once Core has listened.
+    Start nano-core on loopback as a twistd daemon with a log file, as
+    the quick start does, and return its PID file once Core listens.
     """
     config = root / "config"
     config.mkdir()
@@ -288,9 +288,9 @@ def test_quickstart_log_hides_api_key(tmp_path):
 )
 def test_upload_device_file_named(nano):
     """
-    ``nano image upload /dev/zero`` (not a regular file: its size reads
-    as 0 but it never ends) fails with a message naming the file, not a
-    broken pipe, and leaves no record.
+    ``nano image upload /dev/zero`` fails with a message naming the
+    file, not a broken pipe, and leaves no record. The device is not a
+    regular file, so its size reads as 0 although reading never ends.
     """
     result = nano("image", "upload", "/dev/zero", "--name", "device")
 

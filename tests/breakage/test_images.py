@@ -126,8 +126,8 @@ class ImageSearchTests(ImageApiTestCase):
 def test_cell_start_removes_partial_download(tmp_path):
     """
     A Cell killed during an image download leaves
-    ``images/<sha256>.qcow2.partial``; the next start removes it, because
-    nothing else will unless the same image is fetched again.
+    ``images/<sha256>.qcow2.partial``, and the next start removes it.
+    Nothing else does unless the same image is fetched again.
     """
     images = tmp_path / "cell-data" / "volumes" / "images"
     images.mkdir(parents=True)
