@@ -22,10 +22,9 @@ def running_pid(pidfile: Path) -> int | None:
     """Return the PID in ``pidfile`` if that process runs, else None."""
     try:
         pid = int(pidfile.read_text().strip())
-        os.kill(pid, 0)
     except (OSError, ValueError):
         return None
-    return pid
+    return pid if alive(pid) else None
 
 
 def start_libvirtd(directory: Path) -> None:

@@ -275,10 +275,11 @@ def _guest(steps, settings, nano, image_id):
     for guest in nano.data("guest", "list", "--pool", settings.pool):
         if guest["name"] != settings.guest_name:
             continue
-        if _usable(nano, guest):
+        reason = _unusable_reason(nano, guest)
+        if reason is None:
             steps.end(f"already created: guest {guest['id']}")
             return guest["id"]
-        steps.note(f"deleting guest {guest['id']}, which cannot run")
+        steps.note(f"deleting guest {guest['id']}: {reason}")
         nano.data("guest", "delete", guest["id"])
     guest_id = _create_guest(steps, settings, nano, image_id)
     nano.show("guest", "wait", guest_id)
@@ -286,22 +287,23 @@ def _guest(steps, settings, nano, image_id):
     return guest_id
 
 
-def _usable(nano, guest) -> bool:
-    # A guest whose creation failed, or whose domain was removed behind
-    # Nano (a stop while Core was down), is replaced.
+def _unusable_reason(nano, guest) -> str | None:
+    # A guest whose creation failed, whose domain was removed behind
+    # Nano (a stop while Core was down), or that was created before its
+    # pool had an address pool, is replaced.
     if not guest.get("created"):
-        return False
+        return "its creation failed"
     if _needs_address(nano, guest):
-        return False
+        return "it has no address, because it predates the address pool"
     status = nano.attempt("instance", "status", guest["id"])
     if status.returncode != 0:
-        return False
-    return json.loads(status.stdout).get("state") != "lost"
+        return f"its status is unknown: {status.stderr.strip()}"
+    if json.loads(status.stdout).get("state") == "lost":
+        return "its Cell lost its domain"
+    return None
 
 
 def _needs_address(nano, guest) -> bool:
-    # A guest created before its pool had an address pool has no
-    # address, and gets one only when created again.
     shown = nano.data("guest", "show", guest["id"])
     pool = next(
         each
