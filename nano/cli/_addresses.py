@@ -131,7 +131,7 @@ def list_ranges(context, pool_name, range_type):
     "--netmask",
     default="255.255.255.0",
     show_default=True,
-    help="Netmask of the range's network, which holds the gateway.",
+    help="Netmask of the range's network, which contains the gateway.",
 )
 @_range_type
 @pass_context

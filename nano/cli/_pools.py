@@ -49,8 +49,8 @@ def create(context, name, storage, network, failover):
 @pass_context
 def modify(context, name, storage, network, failover):
     """Change compute pool NAME's settings; others keep their value."""
-    given = {"storage": storage, "network": network, "failover": failover}
-    body = {key: value for key, value in given.items() if value is not None}
+    options = {"storage": storage, "network": network, "failover": failover}
+    body = {key: value for key, value in options.items() if value is not None}
     if not body:
         raise click.UsageError(
             "nothing to change: give --storage, --network or --failover"

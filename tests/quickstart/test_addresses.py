@@ -56,10 +56,10 @@ def test_leased_address_pending():
 
 
 def test_no_lease_is_an_error():
-    """A guest that got no DHCP answer fails with where to look."""
+    """A guest that got no DHCP lease fails with where to look."""
     with pytest.raises(QuickstartError) as raised:
         leased_address([BOOTED, "NANO-GUEST-NOLEASE"])
-    assert "no DHCP answer" in str(raised.value)
+    assert "no DHCP lease" in str(raised.value)
     assert "Cell log" in str(raised.value)
 
 

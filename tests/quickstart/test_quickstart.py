@@ -191,9 +191,10 @@ def in_pool_range(address: str) -> bool:
 
 def test_quickstart_boots_guest_and_stops(quickstart):
     """
-    One run boots a guest that leases Core's address; a second reuses
-    it and the pools; a third binds the address pool and replaces a
-    guest without an address; stop removes it all, dnsmasq included.
+    One run boots a guest that leases Core's address, and a second
+    reuses it and the pools. A third binds the address pool and
+    replaces a guest without an address. stop removes it all, dnsmasq
+    included.
     """
     state, options = quickstart
     bridge = options[options.index("--bridge") + 1]

@@ -35,9 +35,9 @@ def open_directories(directory: Path) -> list[Path]:
 
 def ensure_address_pool(steps, settings, nano) -> None:
     """
-    Create the quick start's address pool (DHCP, gateway and DNS the
-    bridge's address) with its range, unless it exists; a pool that
-    exists keeps its settings, and gets the range only if it has none.
+    Create the quick start's address pool with its range: DHCP, with
+    the bridge's address as gateway and DNS server. A pool that exists
+    keeps its settings, and gets the range only if it has none.
     """
     name = settings.address_pool
     start, end = settings.address_bounds()
@@ -119,12 +119,12 @@ def leased_address(lines: list[str]) -> str | None:
     Return the address of the first lease line in ``lines`` (one boot),
     or None while there is none yet.
 
-    :raises QuickstartError: the guest got no DHCP answer.
+    :raises QuickstartError: the guest got no DHCP lease.
     """
     for line in lines:
         if NO_LEASE_MARKER in line:
             raise QuickstartError(
-                "the guest got no DHCP answer (its console shows "
+                "the guest got no DHCP lease (its console shows "
                 f"{NO_LEASE_MARKER}); see dnsmasq's lines in the Cell log"
             )
         found = _LEASED_IP.search(line) if LEASE_MARKER in line else None

@@ -26,7 +26,7 @@ GUEST_IMAGE = "nano-test-guest.qcow2"
 IMAGE_NAME = "nano-test-guest"
 STEPS = 11
 #: Seconds from the boot marker to the lease line; the guest gives up
-#: after 20 s without a DHCP answer.
+#: after 20 s without a DHCP reply.
 LEASE_TIMEOUT = 60.0
 DEFAULT_STATE_DIR = Path("/var/lib/nano-quickstart")
 
@@ -131,8 +131,8 @@ def _configure(steps, layout, settings):
 
 def _open_cell_data(steps, layout):
     # NOTE: twistd daemonizes with umask 077, so a DHCP directory that
-    # the Cell creates is mode 0700 and the Cell then rejects it; the
-    # quick start creates the directory first.
+    # the Cell creates is mode 0700, which the Cell then rejects. So
+    # the quick start creates the directory first.
     dhcp = layout.dnsmasq_pidfile.parent
     dhcp.mkdir(parents=True, exist_ok=True)
     for path in _addresses.open_directories(dhcp):
@@ -304,13 +304,13 @@ def _unusable_reason(nano, guest) -> str | None:
 
 
 def _needs_address(nano, guest) -> bool:
-    shown = nano.data("guest", "show", guest["id"])
+    details = nano.data("guest", "show", guest["id"])
     pool = next(
         each
         for each in nano.data("pool", "list")
         if each["name"] == guest["pool"]
     )
-    return bool(pool["network"]) and not _addresses.allocated_address(shown)
+    return bool(pool["network"]) and not _addresses.allocated_address(details)
 
 
 def _create_guest(steps, settings, nano, image_id):
