@@ -38,6 +38,7 @@ class Core:
         self.port = free_port()
         self.log_path = root / "core.log"
         self.process = None
+        self.starts = 0
 
     def start(self):
         with open(self.log_path, "ab") as log:
@@ -65,18 +66,29 @@ class Core:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        self.starts += 1
         self._wait_for_listening()
 
     def _wait_for_listening(self):
+        # Core listens while twistd builds it, before twistd writes the
+        # log lines it held until then: wait for both.
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            if self._accepts() and self._logged_start():
                 return
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         raise AssertionError(f"Core did not listen:\n{self.log()}")
+
+    def _accepts(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+        except OSError:
+            return False
+        return True
+
+    def _logged_start(self) -> bool:
+        return self.log().count(") starting up.") >= self.starts
 
     def stop(self, signal_number=signal.SIGTERM):
         os.kill(self.process.pid, signal_number)
