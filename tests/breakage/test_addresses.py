@@ -126,10 +126,6 @@ class SpecialRangeTests(GuestTestCase):
 class GuestAuthTests(AddressGuestTestCase):
     """``PUT /guests/<id>/auth`` with passwords outside its rule."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="PUT /auth takes an empty password and sets a random one",
-    )
     def test_empty_password_rejected(self):
         """An empty password is rejected, as it is on create."""
         guest_id = self.created(cloud_init={})
@@ -139,21 +135,12 @@ class GuestAuthTests(AddressGuestTestCase):
         after = self.call("GET", f"/api/v1/guests/{guest_id}/auth").data
         self.assertEqual(after, before)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="PUT /auth accepts C1 control characters such as U+0085",
-    )
     def test_c1_control_password_rejected(self):
         """U+0085 (NEL) is a control character, like a newline."""
         guest_id = self.created(cloud_init={})
         reply = self.put_auth(guest_id, {"password": "pass\x85word"})
         self.assert_error(reply, 400, "control characters")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="GET /auth of a guest made without cloud_init says to set "
-        "credentials with PUT /auth, which the Cell then rejects",
-    )
     def test_no_seed_error_names_cloud_init(self):
         """The 409 names the cause (no cloud_init at create), because
         PUT /auth cannot add a seed to such a guest."""
@@ -172,11 +159,6 @@ class TemplateAdminTests(AddressGuestTestCase):
         self.assert_ok(reply)
         self.template = reply.data["id"]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a template's admin 'Admin.User' fails cloud_init with an "
-        "error about a user the client never sent",
-    )
     def test_cloud_init_default_admin(self):
         """The default admin comes from the template, so either the create
         works or the error names the template and the field to set."""
@@ -278,11 +260,6 @@ class CellBindingTests(AddressGuestTestCase):
 class SeedCheckTests(AddressGuestTestCase):
     """Guest settings that Core accepts but the Cell's seed rejects."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="Core accepts guest names whose cloud-init host name the "
-        "Cell rejects, so the create rolls back on the Cell",
-    )
     def test_core_accepts_only_valid_seeds(self):
         """A name Core takes with cloud_init gives a seed the Cell takes,
         or Core rejects it with 400 before anything is created."""
@@ -308,11 +285,6 @@ class SeedCheckTests(AddressGuestTestCase):
             except InvalidSeed as error:
                 self.fail(f"{name!r} passed Core, not the Cell: {error}")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="Core accepts cloud_init.data_path /etc or /proc/data, "
-        "which the Cell rejects, so the create rolls back on the Cell",
-    )
     def test_system_data_path_rejected_by_core(self):
         """A data path the Cell refuses to mount over is a 400 from Core,
         naming the path, before anything is created."""
@@ -328,10 +300,6 @@ class SeedCheckTests(AddressGuestTestCase):
 class EthernetAddressTests(AddressGuestTestCase):
     """``ethernet_address`` values that no NIC can have."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="multicast, broadcast and all-zero MACs are accepted",
-    )
     def test_non_unicast_mac_rejected(self):
         """A NIC's MAC must be unicast and not zero. The Cell rejects a
         multicast one, but only after Core accepted the guest."""

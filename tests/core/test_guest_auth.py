@@ -4,6 +4,7 @@ that go into a guest's cloud-init seed, with fake Cells.
 """
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cluster_helpers import CORE_ADDRESS
@@ -21,13 +22,18 @@ from nano.projections.guests import Guest, GuestProjection
 
 
 class GuestAuthTests(GuestTestCase):
-    """The auth routes over a created guest ``g1`` on ``Cell_1``."""
+    """
+    The auth routes over a guest ``g1`` on ``Cell_1``, created with
+    ``cloud_init``.
+    """
 
     def setUp(self):
         super().setUp()
         self.cell = self.add_instance_cell("Cell_1")
-        self.create(auto_start=False)
+        self.create(auto_start=False, cloud_init={})
         self.advance(1)
+        # The credentials that the create journalled.
+        self.created = len(self.journalled())
 
     def tearDown(self):
         # The fake Cell's session logs the errors it replies.
@@ -46,11 +52,13 @@ class GuestAuthTests(GuestTestCase):
         ]
 
     def journalled(self):
-        return [
+        """Return the credentials journalled after the create."""
+        changes = [
             (event.admin_name, event.admin_secret)
             for _, event in self.journal.read()
             if type(event) is GuestAuthChanged
         ]
+        return changes[getattr(self, "created", 0) :]
 
     def test_put_then_get(self):
         """PUT journals and sends the credentials, and GET returns them."""
@@ -84,11 +92,16 @@ class GuestAuthTests(GuestTestCase):
         reply = self.put({})
         self.assertEqual(reply.data["user"], "ops")
 
-    def test_get_before_any_put(self):
-        """A guest with no credentials recorded gets a 409 naming PUT."""
-        self.assert_error(
-            self.get(), 409, "no administrator credentials", "PUT"
-        )
+    def test_without_cloud_init(self):
+        """A guest created without cloud_init has no seed to hold the
+        credentials, so both routes get a 409 naming cloud_init."""
+        reply = self.create(name="plain", auto_start=False)
+        self.advance(1)
+        guest_id = reply.data["id"]
+        self.assert_error(self.get(guest_id), 409, "without cloud_init")
+        reply = self.put({"user": "nano"}, guest_id)
+        self.assert_error(reply, 409, "without cloud_init")
+        self.assertEqual(self.modify_requests(), [])
 
     def test_unknown_guest(self):
         """Both routes give a 404 for an unknown guest."""
@@ -101,7 +114,9 @@ class GuestAuthTests(GuestTestCase):
             ({"user": "Root"}, "invalid user 'Root': must be a Linux user"),
             ({"user": 7}, "invalid user 7"),
             ({"password": "a\nb"}, "must not contain control characters"),
-            ({"password": "x" * 257}, "1 to 256 characters"),
+            ({"password": "x" * 257}, "must be at most 256"),
+            ({"password": ""}, "1 to 256 characters"),
+            ({"password": "a\x85b"}, "must not contain control characters"),
             ({"password": 12345678}, "invalid password"),
             ({"name": "root"}, "unknown field 'name'"),
         ]
@@ -149,7 +164,7 @@ class GuestAuthTests(GuestTestCase):
     def test_secret_not_in_repr(self):
         """The password shows in no repr of the event or the guest."""
         self.assert_ok(self.put({"user": "nano", "password": "Secret-42"}))
-        [event] = [
+        *_, event = [
             e for _, e in self.journal.read() if type(e) is GuestAuthChanged
         ]
         guest = self.api.guests.state["g1"]
@@ -210,7 +225,7 @@ class CreateWithCloudInitTests(GuestTestCase):
     def test_invalid_rejected(self):
         """An invalid cloud_init gets a 400 and nothing is journalled."""
         reply = self.create(cloud_init={"admin_name": "Bad"})
-        self.assert_error(reply, 400, "invalid user 'Bad'")
+        self.assert_error(reply, 400, "invalid cloud_init.admin_name 'Bad'")
         self.assertEqual(self.api.guests.state, {})
 
 
@@ -255,9 +270,13 @@ def test_snapshot_keeps_credentials():
         assert old.admin_secret is None
 
 
+#: A template whose administrator is root, as check_cloud_init reads it.
+ROOT_TEMPLATE = SimpleNamespace(id="t1", admin="root")
+
+
 def test_cloud_init_defaults():
     """An empty cloud_init gets root login, the user and a password."""
-    settings = check_cloud_init({}, "root")
+    settings = check_cloud_init({}, ROOT_TEMPLATE)
     assert settings["root_enabled"] is True
     assert settings["admin_name"] == "root"
     assert len(settings["admin_secret"]) == 12
@@ -272,7 +291,7 @@ def test_cloud_init_given():
         "admin_secret": "12345678",
         "data_path": "/srv/data",
     }
-    assert check_cloud_init(given, "root") == given
+    assert check_cloud_init(given, ROOT_TEMPLATE) == given
 
 
 @pytest.mark.parametrize(
@@ -281,16 +300,17 @@ def test_cloud_init_given():
         ("yes", "invalid cloud_init 'yes': must be an object"),
         ({"modules": []}, "unknown field 'modules'"),
         ({"root_enabled": 1}, "invalid cloud_init.root_enabled 1"),
-        ({"admin_name": "Admin"}, "invalid user 'Admin'"),
+        ({"admin_name": "Admin"}, "invalid cloud_init.admin_name 'Admin'"),
         ({"admin_secret": "a\nb"}, "must not contain control characters"),
         ({"data_path": "opt"}, "invalid cloud_init.data_path 'opt'"),
-        ({"data_path": "/opt/../etc"}, "must be a normalized absolute"),
+        ({"data_path": "/opt/../etc"}, "must be normalized: use '/etc'"),
+        ({"data_path": "/proc/data"}, "must not be a system directory"),
         ({"data_path": "/"}, "invalid cloud_init.data_path '/'"),
     ],
 )
 def test_cloud_init_rejected(value, fragment):
     """Each invalid cloud_init field gets a 400 naming it."""
     with pytest.raises(ApiError) as caught:
-        check_cloud_init(value, "root")
+        check_cloud_init(value, ROOT_TEMPLATE)
     assert caught.value.status == 400
     assert fragment in str(caught.value)

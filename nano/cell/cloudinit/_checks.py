@@ -5,154 +5,41 @@ is accepted, before anything is written.
 """
 
 import ipaddress
-import posixpath
 import re
+
+from nano import guest_rules
 
 from ._errors import InvalidSeed
 
-DEFAULT_DATA_PATH = "/opt/data"
-
-_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-# The useradd rule of Debian and RHEL, without the trailing '$' that only
-# Samba machine accounts use; 32 is the utmp limit on a user name.
-_USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-# A data path is written into /etc/fstab and a shell script, so it gets
-# no blanks, quotes or other characters those would need escaped.
-_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
-_MAC = re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}")
+DEFAULT_DATA_PATH = guest_rules.DEFAULT_DATA_PATH
 _DEVICE = re.compile(r"/dev/[a-z0-9][a-z0-9/_-]*")
-# Mounting over these would hide files the guest needs, such as the
-# administrator's home directory that cloud-init has just made.
-_SYSTEM_DIRECTORIES = frozenset(
-    [
-        "/",
-        "/bin",
-        "/boot",
-        "/etc",
-        "/home",
-        "/lib",
-        "/lib64",
-        "/root",
-        "/sbin",
-        "/tmp",
-        "/usr",
-        "/var",
-    ]
-)
-# Kernel and runtime file systems, where nothing may be mounted at all.
-_VIRTUAL_TREES = ("/dev", "/proc", "/run", "/sys")
-_MAX_PASSWORD = 256
 
 
 def _invalid(setting, value, accepted):
     return InvalidSeed(f"invalid {setting} {value!r}: {accepted}")
 
 
-def check_hostname(name):
+def _shared(check):
     """
-    Turn an instance name into the guest's host name: drop a ``group.``
-    prefix as Nano 1.x does, lower-case it and turn ``_`` into ``-``.
-
-    :raises InvalidSeed: the result is not a host name label (RFC 1123).
+    Wrap a check of :mod:`nano.guest_rules`, which Core runs too, so that
+    it raises :exc:`InvalidSeed`.
     """
-    if not isinstance(name, str):
-        raise _invalid("hostname", name, "must be a string")
-    hostname = name.split(".", 1)[-1].lower().replace("_", "-")
-    if not _LABEL.fullmatch(hostname):
-        raise _invalid(
-            "hostname",
-            name,
-            "must give a host name of 1 to 63 letters, digits and '-',"
-            " not starting or ending with '-' (after any 'group.'"
-            " prefix); rename the instance",
-        )
-    return hostname
+
+    def checked(value):
+        try:
+            return check(value)
+        except guest_rules.InvalidGuestSetting as error:
+            raise InvalidSeed(error.message) from None
+
+    checked.__doc__ = check.__doc__
+    return checked
 
 
-def check_admin_name(name):
-    """
-    Check the administrator's user name against the Linux rules.
-
-    :raises InvalidSeed: it is not 1 to 32 lower-case letters, digits,
-        ``_`` or ``-`` starting with a letter or ``_``.
-    """
-    if not isinstance(name, str) or not _USER_NAME.fullmatch(name):
-        raise _invalid(
-            "admin_name",
-            name,
-            "must be a Linux user name: 1 to 32 lower-case letters,"
-            " digits, '_' or '-', starting with a letter or '_'",
-        )
-    return name
-
-
-def check_admin_secret(secret):
-    """
-    Check the administrator's password. An empty one means "generate".
-
-    :raises InvalidSeed: not a string, longer than 256 characters, or
-        holding a control character such as a newline.
-    """
-    if not isinstance(secret, str):
-        raise InvalidSeed("invalid admin_secret: must be a string")
-    if len(secret) > _MAX_PASSWORD:
-        raise InvalidSeed(
-            f"invalid admin_secret of {len(secret)} characters:"
-            f" must be at most {_MAX_PASSWORD}"
-        )
-    if any(ord(c) < 32 or ord(c) == 127 for c in secret):
-        raise InvalidSeed(
-            "invalid admin_secret: must not contain control characters"
-            " such as newlines or tabs"
-        )
-    return secret
-
-
-def check_data_path(path):
-    """
-    Check where the data disks are mounted; empty means ``/opt/data``.
-
-    :raises InvalidSeed: not a normalized absolute path of letters,
-        digits, ``.``, ``_``, ``-`` and ``/``, or a system directory.
-    """
-    if path == "" or path is None:
-        return DEFAULT_DATA_PATH
-    if not isinstance(path, str) or not _PATH.fullmatch(path):
-        raise _invalid(
-            "data_path",
-            path,
-            "must be an absolute path of letters, digits, '.', '_', '-'"
-            " and '/', such as /opt/data",
-        )
-    if posixpath.normpath(path) != path:
-        raise _invalid(
-            "data_path",
-            path,
-            f"must be normalized: use {posixpath.normpath(path)!r}",
-        )
-    if path in _SYSTEM_DIRECTORIES or _is_under(path, _VIRTUAL_TREES):
-        raise _invalid(
-            "data_path",
-            path,
-            "must not be a system directory: choose a new directory"
-            " such as /opt/data",
-        )
-    return path
-
-
-def _is_under(path, trees):
-    return any(path == tree or path.startswith(tree + "/") for tree in trees)
-
-
-def check_mac(mac):
-    """Check a MAC address in the ``52:54:00:xx:xx:xx`` form."""
-    if not isinstance(mac, str) or not _MAC.fullmatch(mac.lower()):
-        raise _invalid(
-            "mac",
-            mac,
-            "must be six two-digit hex numbers separated by ':'",
-        )
-    return mac.lower()
+check_hostname = _shared(guest_rules.check_hostname)
+check_admin_name = _shared(guest_rules.check_admin_name)
+check_admin_secret = _shared(guest_rules.check_admin_secret)
+check_data_path = _shared(guest_rules.check_data_path)
+check_mac = _shared(guest_rules.check_mac)
 
 
 def check_devices(devices):

@@ -10,14 +10,13 @@ returned in plain text, as Nano 1.x does: anyone with API credentials
 for the guest, or read access to Core's journal, can read it.
 """
 
-import posixpath
-import re
 import secrets
 import string
 
 from twisted.internet.defer import DeferredLock, maybeDeferred
 from twisted.logger import Logger
 
+from nano import guest_rules
 from nano.events.guests import GuestAuthChanged
 from nano.messages import ModifyInstanceRequest
 from nano.projections.guests import CREATED
@@ -27,15 +26,8 @@ from ._envelope import ApiError, bad_request, conflict, not_found
 from ._fields import check_keys, parse_object
 from .guests import add_routes, cell_error
 
-#: The Linux user name rule of Debian's and RHEL's useradd, at most
-#: 32 characters (the utmp limit).
-USER_PATTERN = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-MAX_PASSWORD = 256
 PASSWORD_LENGTH = 12
-DEFAULT_DATA_PATH = "/opt/data"
 CLOUD_INIT_FIELDS = ("root_enabled", "admin_name", "admin_secret", "data_path")
-# Written into the guest's /etc/fstab and a shell script, so no blanks.
-_DATA_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 # Letters and digits without 0/O/o and 1/l/I, which are easily misread.
 _ALPHABET = "".join(
     c for c in string.ascii_letters + string.digits if c not in "0Oo1lI"
@@ -47,48 +39,59 @@ def generate_password(length=PASSWORD_LENGTH) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
-def check_user(value) -> str:
+def check_user(value, setting="user") -> str:
     """
-    Return ``value`` if it is a Linux user name.
+    Return ``value`` if it is a Linux user name, by the rule the Cell
+    checks too.
 
     :raises ApiError: 400, naming the value and the rule.
     """
-    if not isinstance(value, str) or not USER_PATTERN.fullmatch(value):
-        raise bad_request(
-            f"invalid user {value!r}: must be a Linux user name, 1 to 32 "
-            "lower-case letters, digits, '_' or '-', starting with a "
-            "letter or '_'"
-        )
-    return value
+    return _shared(guest_rules.check_admin_name, value, setting)
 
 
-def check_password(value) -> str:
+def check_password(value, setting="password") -> str:
     """
     Return ``value`` if it is 1 to 256 characters without control
-    characters.
+    characters, by the rule the Cell checks too.
 
     :raises ApiError: 400, with a message that does not show the value.
     """
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_PASSWORD:
+    if not isinstance(value, str) or not value:
         raise bad_request(
-            f"invalid password: must be a string of 1 to {MAX_PASSWORD} "
-            "characters, or left out for a random one"
+            f"invalid {setting}: must be a string of 1 to "
+            f"{guest_rules.MAX_PASSWORD} characters, or left out for a "
+            "random one"
         )
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise bad_request(
-            "invalid password: must not contain control characters such "
-            "as newlines or tabs"
-        )
-    return value
+    return _shared(guest_rules.check_admin_secret, value, setting)
 
 
-def check_cloud_init(value, default_user: str) -> dict:
+def check_data_path(value, setting="cloud_init.data_path") -> str:
+    """
+    Return ``value`` if the Cell can mount the data disks there: a
+    normalized absolute path of letters, digits, ``.``, ``_``, ``-`` and
+    ``/`` that is not a system directory.
+
+    :raises ApiError: 400, naming the value and the rule.
+    """
+    return _shared(guest_rules.check_data_path, value, setting)
+
+
+def _shared(check, value, setting):
+    try:
+        return check(value, setting)
+    except guest_rules.InvalidGuestSetting as error:
+        raise bad_request(error.message) from None
+
+
+def check_cloud_init(value, template) -> dict:
     """
     Check the ``cloud_init`` object of a create request (Nano 1.x:
     ``root_enabled``, ``admin_name``, ``admin_secret``, ``data_path``,
     each optional) and return it with the defaults filled in: root login
-    enabled, ``default_user``, a random password and ``/opt/data``.
+    enabled, the template's administrator, a random password and
+    ``/opt/data``.
 
+    :param template: the guest's system template.
     :raises ApiError: 400, naming the field; a password is not shown.
     """
     if not isinstance(value, dict):
@@ -103,37 +106,39 @@ def check_cloud_init(value, default_user: str) -> dict:
             f"invalid cloud_init.root_enabled {root_enabled!r}: must be "
             "true or false"
         )
+    if "admin_name" in value:
+        admin_name = check_user(value["admin_name"], "cloud_init.admin_name")
+    else:
+        admin_name = template_admin(template)
+    secret = value.get("admin_secret") or generate_password()
     return {
         "root_enabled": root_enabled,
-        "admin_name": check_user(value.get("admin_name", default_user)),
-        "admin_secret": check_password(
-            value.get("admin_secret") or generate_password()
-        ),
+        "admin_name": admin_name,
+        "admin_secret": check_password(secret, "cloud_init.admin_secret"),
         "data_path": check_data_path(
-            value.get("data_path") or DEFAULT_DATA_PATH
+            value.get("data_path") or guest_rules.DEFAULT_DATA_PATH
         ),
     }
 
 
-def check_data_path(value) -> str:
+def template_admin(template) -> str:
     """
-    Return ``value`` if it is a normalized absolute path of letters,
-    digits, ``.``, ``_``, ``-`` and ``/``.
+    Return the template's administrator as the guest's Linux user.
 
-    :raises ApiError: 400, naming the value and the rule.
+    :raises ApiError: 400, when it is no Linux user name (a template may
+        name a Windows one such as ``Administrator``), naming the template
+        and the field that overrides it.
     """
-    if (
-        not isinstance(value, str)
-        or not _DATA_PATH.fullmatch(value)
-        or posixpath.normpath(value) != value
-        or value == "/"
-    ):
+    try:
+        return guest_rules.check_admin_name(template.admin)
+    except guest_rules.InvalidGuestSetting:
         raise bad_request(
-            f"invalid cloud_init.data_path {value!r}: must be a normalized "
-            "absolute path of letters, digits, '.', '_', '-' and '/', "
-            "such as /opt/data"
-        )
-    return value
+            f"template {template.id!r} names the administrator "
+            f"{template.admin!r}, which is not a Linux user name for "
+            "cloud-init: set cloud_init.admin_name (a user name of 1 to 32 "
+            "lower-case letters, digits, '_' or '-'), or change the "
+            "template's admin"
+        ) from None
 
 
 class GuestAuth:
@@ -219,7 +224,7 @@ class GuestAuthRoutes:
 
     def get(self, body, guest_id, query):
         """Return the guest's administrator and password."""
-        guest = self._existing(guest_id)
+        guest = self._with_seed(guest_id)
         if guest.admin_name is None:
             raise conflict(
                 f"guest {guest_id} has no administrator credentials "
@@ -235,10 +240,16 @@ class GuestAuthRoutes:
         """
         fields = parse_object(body)
         check_keys(fields, ("user", "password"))
-        guest = self._existing(guest_id)
-        user = check_user(fields.get("user", self._default_user(guest)))
-        password = fields.get("password") or generate_password()
-        check_password(password)
+        guest = self._with_seed(guest_id)
+        if "user" in fields:
+            user = check_user(fields["user"])
+        else:
+            user = self._default_user(guest)
+        if "password" in fields:
+            password = check_password(fields["password"])
+        else:
+            password = generate_password()
+
         if guest.status != CREATED:
             raise conflict(
                 f"guest {guest_id} is not created (it is {guest.status}); "
@@ -250,6 +261,7 @@ class GuestAuthRoutes:
             raise ApiError(
                 503, f"{error}; retry once it has reconnected"
             ) from None
+
         changed.addErrback(self._cell_failed, guest)
         return changed.addCallback(
             lambda _: {"user": user, "password": password}
@@ -259,7 +271,24 @@ class GuestAuthRoutes:
         if guest.admin_name is not None:
             return guest.admin_name
         template = self.api.state.templates.get(guest.template)
-        return "root" if template is None else template.admin
+        return "root" if template is None else template_admin(template)
+
+    def _with_seed(self, guest_id):
+        """
+        Return the guest if it has a cloud-init seed, which is where its
+        Cell sets the credentials.
+
+        :raises ApiError: 404, no such guest; 409, it was created without
+            ``cloud_init``.
+        """
+        guest = self._existing(guest_id)
+        if not guest.cloud_init:
+            raise conflict(
+                f"guest {guest_id} was created without cloud_init, so it "
+                "has no seed to hold administrator credentials: set them "
+                "inside the guest, or create a guest with cloud_init"
+            )
+        return guest
 
     def _existing(self, guest_id):
         guest = self.guests.state.get(guest_id)

@@ -14,8 +14,7 @@ QEMU's ``52:54:00`` range unless the client gives one. With
 that image, which must be uploaded and no larger than the system disk.
 """
 
-import re
-
+from nano import guest_rules
 from nano.events.guests import GuestDeleted
 from nano.fabric import RemoteError
 from nano.projections.guests import CREATED, CREATING, ROLLED_BACK
@@ -44,7 +43,6 @@ CREATE_FIELDS = (
     "ethernet_address",
     "cloud_init",
 )
-MAC_PATTERN = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 SEARCH_FILTERS = ("pool", "cell", "owner", "group")
 
 
@@ -242,8 +240,17 @@ class GuestRoutes:
 
         if "cloud_init" not in fields:
             return {}
+        try:
+            guest_rules.check_hostname(fields["name"])
+        except guest_rules.InvalidGuestSetting:
+            raise bad_request(
+                f"invalid name {fields['name']!r} with cloud_init: the "
+                "guest's host name is the name without any 'group.' "
+                "prefix, and must be 1 to 63 letters, digits and '-', "
+                "without '.': rename the guest"
+            ) from None
         template = self.api.state.templates[template_id]
-        settings = check_cloud_init(fields["cloud_init"], template.admin)
+        settings = check_cloud_init(fields["cloud_init"], template)
         return {
             "cloud_init": True,
             "root_enabled": settings["root_enabled"],
@@ -255,11 +262,13 @@ class GuestRoutes:
         if "ethernet_address" not in fields:
             return self.guests.new_mac()
         mac = text(fields, "ethernet_address").lower()
-        if MAC_PATTERN.fullmatch(mac) is None:
+        try:
+            guest_rules.check_mac(mac, "ethernet_address")
+        except guest_rules.InvalidGuestSetting as error:
             raise bad_request(
-                f"invalid ethernet_address {mac!r}: must be a MAC address "
-                "such as 52:54:00:12:34:56, or left out for a random one"
-            )
+                f"{error.message}; or leave ethernet_address out for a "
+                "random one"
+            ) from None
         if any(guest.mac == mac for guest in self.guests.state.values()):
             raise conflict(f"ethernet_address {mac} is taken by another guest")
         return mac
