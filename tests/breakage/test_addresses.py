@@ -74,11 +74,6 @@ class AddressGuestTestCase(GuestTestCase):
 class RoutePathTests(ApiTestCase):
     """List routes requested without their trailing slash."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a correctly signed GET of /address_pools without the "
-        "trailing slash gets 401 'signature mismatch'",
-    )
     def test_list_without_slash(self):
         """The reply is the list, or a 404 naming the route with the
         slash. It is not a claim that the signature is wrong."""

@@ -100,6 +100,14 @@ class RoutingTests(ApiTestCase):
         reply = self.call("GET", "/api/v1/no_such_thing/")
         self.assert_error(reply, 404, "/api/v1/no_such_thing/")
 
+    def test_slash_optional(self):
+        """A route is served with or without its trailing slash, with no
+        redirect whose follow-up would carry the old path's signature."""
+        self.assert_ok(self.call("POST", "/api/v1/compute_pools/p1", {}))
+        for path in ["/api/v1/compute_pools", "/api/v1/compute_pools/p1/"]:
+            reply = self.call("GET", path)
+            self.assertEqual(reply.status, 200, f"{path}: {reply.message}")
+
     def test_path_outside_api(self):
         """A path outside /api/v1 gets 404 in the envelope."""
         reply = self.call("GET", "/index.html")

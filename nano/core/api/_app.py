@@ -66,6 +66,10 @@ class CoreAPI:
         self._credentials = dict(credentials)
         self._pending: set[str] = set()
         self.app = Klein()
+        # Match a path with or without its trailing slash, in place of
+        # werkzeug's redirect: a client that follows the redirect sends a
+        # signature of the old path, which then fails with a 401.
+        self.app.url_map.strict_slashes = False
         self.app.handle_errors(NotFound)(self._route_not_found)
         self.app.handle_errors(MethodNotAllowed)(self._method_not_allowed)
 
