@@ -134,6 +134,7 @@ def assemble(
     images = ImageCache(
         clock, Path(settings.storage_directory) / IMAGE_DIRECTORY
     )
+    images.remove_partials()
     handlers = InstanceHandlers(
         book, host, storage, settings, consoles, service.ready, images
     )

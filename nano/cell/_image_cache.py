@@ -18,6 +18,9 @@ from twisted.logger import Logger
 #: The file suffix of each image kind: disk images are qcow2, media
 #: images are ISO 9660.
 FORMATS = {"disk": "qcow2", "media": "iso"}
+#: The suffix that :func:`nano.tls.fetch_image` adds to a download's
+#: destination until the file is complete and verified.
+PARTIAL_SUFFIX = ".partial"
 
 
 def _default_fetch(reactor, host, reference, destination):
@@ -116,6 +119,28 @@ class ImageCache:
         )
         for waiting in self._downloads.pop(reference["sha256"]):
             waiting.errback(failure)
+
+    def remove_partials(self) -> list[Path]:
+        """
+        Remove the partial files of downloads cut short by a crash, at
+        start-up: no download runs yet, and each would take the space
+        of a whole image until the same image is fetched again.
+
+        :return: the removed paths.
+        """
+        if not self.directory.is_dir():
+            return []
+        found = sorted(self.directory.glob(f"*{PARTIAL_SUFFIX}"))
+        for path in found:
+            self.log.warn(
+                "Removing {path}: a download that was cut short",
+                path=str(path),
+            )
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                self.log.failure("Could not remove {path}", path=str(path))
+        return found
 
     # TODO: nothing removes cached images; one whose last overlay and
     # media drive are gone stays on disk until an operator deletes it.

@@ -44,10 +44,6 @@ def iso_image(sectors: int) -> bytes:
 class MediaUploadTests(ImageApiTestCase):
     """Uploads of ISO files that are not whole."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="an ISO cut at a sector boundary is accepted as whole",
-    )
     def test_iso_cut_at_sector_rejected(self):
         """
         An ISO whose primary volume descriptor states 175 sectors, cut
@@ -80,10 +76,6 @@ class FullDisk:
 class FullDiskUploadTests(ImageApiTestCase):
     """An upload that fills Core's disk."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a full disk mid-upload drops the connection, no reply",
-    )
     def test_full_disk_gets_error_reply(self):
         """
         When the partial file cannot be written because the disk is
@@ -104,10 +96,6 @@ class FullDiskUploadTests(ImageApiTestCase):
 class ImageSearchTests(ImageApiTestCase):
     """Image searches with query strings a client may send."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a search filter that is not UTF-8 gets 500, not 400",
-    )
     def test_search_filter_not_utf8(self):
         """
         An ``owner`` filter whose percent-escapes are not UTF-8 gets 400
@@ -119,10 +107,6 @@ class ImageSearchTests(ImageApiTestCase):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Cell restarted after kill -9 keeps a half-downloaded image",
-)
 def test_cell_start_removes_partial_download(tmp_path):
     """
     A Cell killed during an image download leaves
@@ -148,10 +132,6 @@ def test_cell_start_removes_partial_download(tmp_path):
 class ImagePathTests(ImageApiTestCase):
     """Image paths with escapes a client may send."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a non-UTF-8 image id gets a plain-text 400, no envelope",
-    )
     def test_image_id_not_utf8(self):
         """
         An image id whose percent-escapes are not UTF-8 gets the JSON

@@ -27,8 +27,12 @@ from ._envelope import (
     not_found,
     success_body,
 )
+from ._urls import Utf8Resource
 
 PREFIX = "/api/v1"
+#: The largest JSON request body, in bytes: the largest Nano v1 request
+#: (a guest with its cloud-init data) is a few KiB.
+MAX_BODY = 1024 * 1024
 #: Errors of an append that did not reach the disk: Core could not make
 #: the change, but the request was valid.
 _JOURNAL_ERRORS = (JournalClosedError, JournalFailedError, JournalWriteError)
@@ -37,6 +41,33 @@ _JOURNAL_ERRORS = (JournalClosedError, JournalFailedError, JournalWriteError)
 def new_id() -> str:
     """Return a new random resource id (32 hex digits)."""
     return uuid.uuid4().hex
+
+
+def body_too_large(length: int) -> ApiError:
+    """Return the 413 error of a request body of ``length`` bytes."""
+    return ApiError(
+        413,
+        f"request body too large: {length} bytes, at most {MAX_BODY} "
+        "bytes of JSON are accepted; upload image files with POST "
+        f"{PREFIX}/disk_images/<id>/file/ or media_images/<id>/file/",
+    )
+
+
+def read_body(request) -> bytes:
+    """
+    Return a request's body, read up to :data:`MAX_BODY` bytes.
+
+    :raises ApiError: the request class rejected the body before it
+        arrived (413 for a ``Content-Length`` over the limit), or the
+        body is over the limit.
+    """
+    rejected = getattr(request.content, "rejection", None)
+    if rejected is not None:
+        raise rejected
+    body = request.content.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise body_too_large(len(body))
+    return body
 
 
 class CoreAPI:
@@ -89,8 +120,11 @@ class CoreAPI:
             )(self._signed(handler))
 
     def resource(self):
-        """Return the API as a Twisted web resource."""
-        return self.app.resource()
+        """
+        Return the API as a Twisted web resource, which rejects a path
+        or query that is not UTF-8 before routing.
+        """
+        return Utf8Resource(self.app.resource())
 
     @property
     def state(self):
@@ -129,8 +163,8 @@ class CoreAPI:
 
     def _signed(self, handler):
         def serve(request, **params):
-            body = request.content.read()
             try:
+                body = read_body(request)
                 authenticate(request, body, self._credentials, self.clock)
                 data = handler(body, **params)
             except Exception:

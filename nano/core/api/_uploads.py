@@ -16,7 +16,7 @@ import re
 from twisted.web.server import Request, Site
 
 from ..images import ImageError
-from ._app import PREFIX
+from ._app import MAX_BODY, PREFIX, body_too_large
 from ._auth import authenticate
 from ._envelope import ApiError
 
@@ -31,10 +31,13 @@ class RejectedBody:
     body arrived: it counts and drops the body.
 
     :ivar error: the :class:`ApiError` to reply with.
+    :ivar rejection: the same error, under the name that
+        :func:`~nano.core.api._app.read_body` checks.
     """
 
     def __init__(self, error: ApiError):
         self.error = error
+        self.rejection = error
         self.received = 0
 
     def write(self, data: bytes) -> None:
@@ -84,6 +87,9 @@ def upload_request_factory(api):
             # method and path are private attributes of the channel. The
             # upload tests fail if a Twisted release renames them.
             route = upload_path(channel._command, channel._path)
+            if route is None and length is not None and length > MAX_BODY:
+                self.content = RejectedBody(body_too_large(length))
+                return
             if route is None:
                 super().gotLength(length)
                 return

@@ -92,3 +92,9 @@ def _owned(path: Path, kind: str, images) -> bool:
         and image.kind == kind
         and image.file is not None
     )
+
+
+def free_space(directory: Path) -> int:
+    """Return the bytes that an unprivileged process may write there."""
+    stat = os.statvfs(directory)
+    return stat.f_bavail * stat.f_frsize

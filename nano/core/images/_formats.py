@@ -18,6 +18,12 @@ ISO_SECTOR = 2048
 ISO_MAGIC = b"CD001"
 ISO_MAGIC_OFFSET = 16 * ISO_SECTOR + 1
 MIN_ISO_SIZE = 17 * ISO_SECTOR
+#: Fields of the ISO 9660 primary volume descriptor, stored both-endian:
+#: the little-endian half of the volume space size in logical blocks,
+#: and of the logical block size in bytes.
+ISO_VOLUME_BLOCKS = slice(80, 84)
+ISO_BLOCK_SIZE = slice(128, 130)
+ISO_BLOCK_SIZES = (512, 1024, 2048)
 #: Seconds ``qemu-img`` may take; ``check`` reads every metadata table.
 QEMU_IMG_TIMEOUT = 600
 #: ``qemu-img check`` exit statuses: no problem, and leaked clusters only.
@@ -126,8 +132,9 @@ def inspect_iso(path: Path, size: int) -> int:
             "descriptor"
         )
     with open(path, "rb") as file:
-        file.seek(ISO_MAGIC_OFFSET)
-        magic = file.read(len(ISO_MAGIC))
+        file.seek(ISO_MAGIC_OFFSET - 1)
+        descriptor = file.read(ISO_SECTOR)
+    magic = descriptor[1 : 1 + len(ISO_MAGIC)]
     if magic != ISO_MAGIC:
         raise InvalidImage(
             f"not an ISO 9660 image: byte {ISO_MAGIC_OFFSET} contains "
@@ -138,4 +145,24 @@ def inspect_iso(path: Path, size: int) -> int:
             f"truncated ISO 9660 image: {size} bytes is not a whole number "
             f"of {ISO_SECTOR}-byte sectors; upload the whole file again"
         )
+    _check_volume_size(descriptor, size)
     return size
+
+
+def _check_volume_size(descriptor: bytes, size: int) -> None:
+    """
+    Reject an ISO file shorter than the volume that its primary volume
+    descriptor states, as a download cut at a sector boundary is.
+    """
+    blocks = int.from_bytes(descriptor[ISO_VOLUME_BLOCKS], "little")
+    block_size = int.from_bytes(descriptor[ISO_BLOCK_SIZE], "little")
+    if block_size not in ISO_BLOCK_SIZES:
+        block_size = ISO_SECTOR
+    stated = blocks * block_size
+    if size < stated:
+        raise InvalidImage(
+            f"truncated ISO 9660 image: its primary volume descriptor "
+            f"states {blocks} blocks of {block_size} bytes ({stated} "
+            f"bytes), but the file has {size} bytes; upload the whole "
+            "file again"
+        )

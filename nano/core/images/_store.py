@@ -10,6 +10,7 @@ crash between the rename and the record leaves a file, which the next
 start removes (:meth:`Images.remove_leftovers`).
 """
 
+import errno
 import os
 import uuid
 from pathlib import Path
@@ -27,6 +28,7 @@ from ._files import (
     FORMATS,
     PARTIAL_PREFIX,
     PARTIAL_SUFFIX,
+    free_space,
     image_path,
     leftovers,
     make_directories,
@@ -36,16 +38,19 @@ from ._files import (
     sync_file,
 )
 from ._formats import InvalidImage, inspect
-from ._upload import InvalidUpload, UploadBody
+from ._upload import InvalidUpload, UploadBody, UploadWriteError
 
 KIND_NAMES = {"disk": "disk image", "media": "media image"}
+#: Errors of a write that fails for want of space: 507 Insufficient
+#: Storage, as WebDAV (RFC 4918) defines it.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class ImageError(Exception):
     """
     A request about an image that cannot be served.
 
-    :ivar status: the HTTP status that fits: 400, 404, 409 or 503.
+    :ivar status: the HTTP status that fits: 400, 404, 409, 503 or 507.
     """
 
     status = 400
@@ -259,7 +264,7 @@ class Images:
         :return: the :class:`UploadBody` to receive the request body.
         :raises ImageError: 404 for an unknown image, 409 when it has a
             file or an upload of it runs, 400 for a form without a
-            boundary.
+            boundary, 507 when ``length`` exceeds the free space.
         """
         image = self.get(kind, image_id)
         if image_id in self.uploads:
@@ -274,6 +279,7 @@ class Images:
                 "a new image for another file",
                 status=409,
             )
+        self._check_space(kind, image_id, length)
         name = f"{PARTIAL_PREFIX}{image_id}-{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
         path = self.root / kind / name
         try:
@@ -288,6 +294,21 @@ class Images:
             length=length,
         )
         return body
+
+    def _check_space(self, kind, image_id, length) -> None:
+        """Reject an upload larger than the free space, before it runs."""
+        if length is None:
+            return
+        directory = self.root / kind
+        free = free_space(directory)
+        if length > free:
+            raise ImageError(
+                f"cannot store the {length}-byte upload of "
+                f"{KIND_NAMES[kind]} {image_id}: {directory} has only "
+                f"{free} bytes of free space; free some space there, "
+                "then upload again",
+                status=507,
+            )
 
     def _aborted(self, body: UploadBody) -> None:
         image_id = self._forget(body)
@@ -329,11 +350,34 @@ class Images:
             self._forget(body)
             remove(body.path)
             raise ImageError(str(error)) from None
+        except UploadWriteError as error:
+            self._forget(body)
+            raise self._write_failed(kind, image_id, error) from None
         final = image_path(self.root, kind, image_id)
         stored = self.run_blocking(_store, body.path, final, FORMATS[kind])
         stored.addCallback(self._record_file, kind, image_id, final)
         stored.addErrback(self._upload_failed, kind, image_id)
         return stored.addBoth(self._done, body)
+
+    def _write_failed(self, kind, image_id, error) -> ImageError:
+        directory = self.root / kind
+        self.log.error(
+            "Could not write the upload of {kind} image {id} to "
+            "{directory}: {error}",
+            kind=kind,
+            id=image_id,
+            directory=str(directory),
+            error=error.strerror,
+        )
+        if error.errno in _NO_SPACE:
+            status, fix = 507, "free some space there, then upload again"
+        else:
+            status, fix = 503, "see Core's log"
+        return ImageError(
+            f"could not store the file of {KIND_NAMES[kind]} {image_id}: "
+            f"{error.strerror} in {directory}; {fix}",
+            status=status,
+        )
 
     def _record_file(self, file, kind, image_id, final):
         event = IMAGE_EVENTS[kind]["uploaded"](

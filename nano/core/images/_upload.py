@@ -24,8 +24,13 @@ class InvalidUpload(ValueError):
     message explains."""
 
 
+class UploadWriteError(OSError):
+    """The partial file could not be written, as the message explains."""
+
+
 class _State(enum.Enum):
     RECEIVING = "receiving"
+    FAILED = "failed"
     RECEIVED = "received"
     ABORTED = "aborted"
 
@@ -36,6 +41,7 @@ class UploadBody:
 
     :ivar received: bytes of request body received so far.
     :ivar length: the body's ``Content-Length``, or ``None``.
+    :ivar error: the ``OSError`` of a failed write, or ``None``.
     """
 
     def __init__(self, path: Path, content_type, length, on_abort):
@@ -49,6 +55,7 @@ class UploadBody:
         self.path = path
         self.length = length
         self.received = 0
+        self.error = None
         self._on_abort = on_abort
         self._state = _State.RECEIVING
         self._form = _form_parser(content_type)
@@ -61,10 +68,25 @@ class UploadBody:
         # twisted.web's own spooling of large bodies does; the hash,
         # checks and sync run in a thread once the body is complete.
         self.received += len(data)
-        if self._form is None:
-            self._file.write(data)
-        else:
-            self._form.feed(data, self._file.write)
+        if self._state is _State.FAILED:
+            return
+        try:
+            if self._form is None:
+                self._file.write(data)
+            else:
+                self._form.feed(data, self._file.write)
+        except OSError as error:
+            self._fail(error)
+
+    def _fail(self, error: OSError) -> None:
+        """
+        Remove the partial file after a failed write, and drop the rest
+        of the body, so that the client still gets a reply.
+        """
+        self._state = _State.FAILED
+        self.error = error
+        self._file.close()
+        self.path.unlink(missing_ok=True)
 
     def tell(self) -> int:
         """Return how many bytes of body were received."""
@@ -83,7 +105,11 @@ class UploadBody:
 
         :raises InvalidUpload: a form has no file field, is cut short,
             or is malformed.
+        :raises UploadWriteError: a write to the partial file failed.
         """
+        if self._state is _State.FAILED:
+            self._state = _State.RECEIVED
+            raise UploadWriteError(self.error.errno, self.error.strerror)
         self._state = _State.RECEIVED
         self._file.close()
         if self._form is not None:
@@ -94,7 +120,7 @@ class UploadBody:
         Abort the upload if the body is still arriving: twisted.web calls
         this when the connection is lost, and once a request is done.
         """
-        if self._state is not _State.RECEIVING:
+        if self._state not in (_State.RECEIVING, _State.FAILED):
             return
         self._state = _State.ABORTED
         self._file.close()

@@ -1,0 +1,87 @@
+"""
+Tests of the request checks that every route of Core's API shares:
+URLs that are not UTF-8, request bodies over the size limit, and
+uploads larger than the free space.
+"""
+
+from image_helpers import ImageApiTestCase, iso_bytes
+from twisted.web.server import Request
+
+from nano.core.api._app import MAX_BODY
+from nano.core.images import _store
+
+
+class Utf8Tests(ImageApiTestCase):
+    """Paths and queries whose percent-escapes are not UTF-8."""
+
+    def test_path_of_any_route(self):
+        """A pool name that is not UTF-8 gets the JSON envelope."""
+        reply = self.call("GET", "/api/v1/compute_pools/%ff")
+        self.assert_error(reply, 400, "%FF", "UTF-8")
+
+    def test_unknown_route(self):
+        """A path matching no route is checked before routing."""
+        reply = self.call("GET", "/api/v1/%c3%28/")
+        self.assert_error(reply, 400, "%C3%28")
+
+    def test_query_value(self):
+        """A guest search filter that is not UTF-8 names its filter."""
+        reply = self.call("GET", "/api/v1/guest_search/?pool=%fe")
+        self.assert_error(reply, 400, "pool=%FE")
+
+    def test_query_name(self):
+        """A query parameter name that is not UTF-8 is named escaped."""
+        reply = self.call("GET", "/api/v1/media_image_search/?%ff=1")
+        self.assert_error(reply, 400, "name %FF")
+
+    def test_utf8_passes(self):
+        """A UTF-8 filter reaches the route."""
+        reply = self.call("GET", "/api/v1/media_image_search/?owner=%c3%a9")
+        self.assertEqual(reply.status, 200, reply.message)
+        self.assertEqual(reply.data, [])
+
+
+class BodyLimitTests(ImageApiTestCase):
+    """JSON request bodies over :data:`MAX_BODY`."""
+
+    def test_declared_length_over_limit(self):
+        """A Content-Length over the limit is rejected before the body."""
+        body = b" " * (MAX_BODY + 1)
+        reply = self.call("POST", "/api/v1/media_images/", body)
+        self.assert_error(reply, 413, str(MAX_BODY + 1), str(MAX_BODY))
+        self.assertEqual(self.images.of_kind("media"), [])
+
+    def test_body_at_limit_is_parsed(self):
+        """A body of exactly the limit reaches the JSON parser."""
+        body = b'{"name": "a", "owner": "o", "group": "g"}'
+        body = body.ljust(MAX_BODY, b" ")
+        reply = self.call("POST", "/api/v1/media_images/", body)
+        self.assertEqual(reply.status, 201, reply.message)
+
+    def test_plain_site_reads_at_most_limit(self):
+        """Without Core's request class, the limit holds all the same."""
+        self.stub._agent._serverFactory.requestFactory = Request
+        body = b" " * (MAX_BODY + 10)
+        reply = self.call("POST", "/api/v1/media_images/", body)
+        self.assert_error(reply, 413, str(MAX_BODY + 1))
+
+
+class FreeSpaceTests(ImageApiTestCase):
+    """Uploads whose Content-Length exceeds the free space."""
+
+    def test_upload_over_free_space(self):
+        """The upload is rejected with 507, naming the free space."""
+        self.patch(_store, "free_space", lambda directory: 4096)
+        image_id = self.create_image("media")
+        reply = self.upload("media", image_id, iso_bytes())
+        self.assert_error(reply, 507, "4096 bytes of free space")
+        self.assertIn(str(self.root / "media"), reply.message)
+        self.assertEqual(self.files("media"), [])
+        self.assertIsNone(self.images.progress(image_id))
+
+    def test_upload_within_free_space(self):
+        """An upload that fits is stored."""
+        self.patch(_store, "free_space", lambda directory: 10**9)
+        image_id = self.create_image("media")
+        reply = self.upload("media", image_id, iso_bytes())
+        self.assertEqual(reply.status, 200, reply.message)
