@@ -23,6 +23,15 @@ import attrs
 #: The longest prefix accepted: a /31 or /32 network has no address
 #: besides its network and broadcast addresses.
 MAX_PREFIX = 30
+#: Blocks whose addresses no guest NIC can have (RFC 6890), each with
+#: its name for error messages.
+SPECIAL_BLOCKS = (
+    (IPv4Network("0.0.0.0/8"), "'this network' block"),
+    (IPv4Network("127.0.0.0/8"), "loopback block"),
+    (IPv4Network("169.254.0.0/16"), "link-local block"),
+    (IPv4Network("224.0.0.0/4"), "multicast block"),
+    (IPv4Network("240.0.0.0/4"), "reserved block"),
+)
 
 
 class RangeError(ValueError):
@@ -62,6 +71,24 @@ class IPv4Range:
                 "that network, or a shorter netmask"
             )
         return cls(first, last, network)
+
+    def check_unicast(self) -> None:
+        """
+        Check that guests can use every address of the range. Only new
+        ranges are checked, so that a journal written before this check
+        still loads.
+
+        :raises RangeError: the range includes an address of one of
+            :data:`SPECIAL_BLOCKS`.
+        """
+        for block, kind in SPECIAL_BLOCKS:
+            if self.start <= block[-1] and block[0] <= self.end:
+                raise RangeError(
+                    f"invalid range {self.start} to {self.end}: it includes "
+                    f"addresses of the {kind} {block}, which no guest "
+                    "can use; give a range of unicast addresses, such as "
+                    "10.213.7.10 to 10.213.7.100"
+                )
 
     @property
     def prefix(self) -> int:
@@ -131,6 +158,24 @@ def parse_address(field: str, value) -> IPv4Address:
             f"invalid {field} {value!r}: must be an IPv4 address, such as "
             "10.213.7.10"
         ) from None
+
+
+def parse_host_address(field: str, value) -> IPv4Address:
+    """
+    Return ``value`` as an IPv4 address that a host on a LAN can have.
+
+    :raises RangeError: ``value`` is not an IPv4 address, or is in one of
+        :data:`SPECIAL_BLOCKS`.
+    """
+    address = parse_address(field, value)
+    for block, kind in SPECIAL_BLOCKS:
+        if address in block:
+            raise RangeError(
+                f"invalid {field} {value}: it is in the {kind} {block}, "
+                "which no guest network can use; give a unicast address "
+                "such as 10.213.7.1"
+            )
+    return address
 
 
 def parse_network(address: IPv4Address, netmask) -> IPv4Network:

@@ -88,11 +88,6 @@ class RoutePathTests(ApiTestCase):
 class SpecialRangeTests(GuestTestCase):
     """Ranges in address blocks that no guest NIC can use."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="loopback, multicast, 0.0.0.0/8 and 240.0.0.0/4 pools and "
-        "ranges are accepted as guest addresses",
-    )
     def test_special_blocks_rejected(self):
         """Each block is rejected with 400, for the gateway or the range."""
         cases = [

@@ -31,6 +31,7 @@ from .._address_ranges import (
     check_gateway,
     first_overlap,
     parse_address,
+    parse_host_address,
 )
 from ._envelope import bad_request, conflict, not_found
 from ._fields import check_keys, check_name, choice, parse_object
@@ -227,6 +228,7 @@ class AddressPoolRoutes:
         check_keys(fields, RANGE_FIELDS, RANGE_FIELDS)
         try:
             new = IPv4Range.parse(start, fields["end"], fields["netmask"])
+            new.check_unicast()
         except RangeError as error:
             raise bad_request(str(error)) from None
         return self.addresses.run(
@@ -355,7 +357,7 @@ def _pool_settings(fields, defaults) -> dict:
     """
     settings = dict(defaults)
     if "gateway" in fields:
-        settings["gateway"] = str(_address("gateway", fields["gateway"]))
+        settings["gateway"] = str(_host_address(fields["gateway"]))
     if "dns" in fields:
         settings["dns"] = _dns(fields["dns"])
     if "provider" in fields:
@@ -382,6 +384,13 @@ def _dns(value) -> tuple:
 def _address(field: str, value) -> IPv4Address:
     try:
         return parse_address(field, value)
+    except RangeError as error:
+        raise bad_request(str(error)) from None
+
+
+def _host_address(value) -> IPv4Address:
+    try:
+        return parse_host_address("gateway", value)
     except RangeError as error:
         raise bad_request(str(error)) from None
 

@@ -311,6 +311,28 @@ class RangeTests(AddressPoolTestCase):
         pool = self.reloaded_state().addresses.pools["lan"]
         self.assertEqual(dict(pool.ranges), {})
 
+    def test_special_blocks_rejected(self):
+        """A gateway or range in a block no guest can use gets a 400."""
+        for gateway, block in [
+            ("127.0.0.1", "loopback block 127.0.0.0/8"),
+            ("224.0.0.1", "multicast block 224.0.0.0/4"),
+            ("0.0.0.1", "'this network' block 0.0.0.0/8"),
+            ("240.0.0.1", "reserved block 240.0.0.0/4"),
+            ("169.254.0.1", "link-local block 169.254.0.0/16"),
+        ]:
+            reply = self.call(
+                "POST", ADDRESS_POOLS + "bad", {"gateway": gateway}
+            )
+            self.assert_error(reply, 400, f"invalid gateway {gateway}", block)
+        self.create("wide", {"gateway": "126.0.0.1"})
+        reply = self.add_range(
+            "126.255.255.250", "127.0.0.5", "wide", mask="254.0.0.0"
+        )
+        self.assert_error(reply, 400, "loopback block 127.0.0.0/8")
+        pools = self.reloaded_state().addresses.pools
+        self.assertNotIn("bad", pools)
+        self.assertEqual(dict(pools["wide"].ranges), {})
+
     def test_overlap_rejected(self):
         """A range that shares an address with any pool's range gets 409."""
         self.create("dmz", {"gateway": "10.213.7.1"})
