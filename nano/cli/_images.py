@@ -1,5 +1,6 @@
 """``nano image``: disk images (qcow2) and media images (ISO)."""
 
+import time
 from pathlib import Path
 
 import click
@@ -9,6 +10,10 @@ from ._context import pass_context
 from ._progress import upload_bar
 
 KINDS = {False: "disk_images", True: "media_images"}
+#: Seconds to retry deleting the record of a failed upload, and the
+#: pause between tries, while Core still counts the upload as running.
+FORGET_WAIT = 10.0
+FORGET_INTERVAL = 0.2
 COLUMNS = ["id", "name", "format", "size", "created", "owner", "create_time"]
 
 
@@ -38,6 +43,7 @@ def _new_id(data) -> str:
 @pass_context
 def upload(context, file, name, media, owner, group, description):
     """Create an image record and upload FILE into it."""
+    _check_regular(file)
     collection = KINDS[media]
     record = {
         "name": name or file.stem,
@@ -62,16 +68,44 @@ def upload(context, file, name, media, owner, group, description):
     context.done(f"uploaded {file} as image {image_id}", {"id": image_id})
 
 
-def _forget(context, collection, image_id):
-    # A record without a file cannot be used, so delete it, and report
-    # the upload's error rather than this one.
-    try:
-        context.client.call("DELETE", path_of(collection, image_id))
-    except CliError as error:
-        click.echo(
-            f"warning: could not delete image record {image_id}: {error}",
-            err=True,
+def _check_regular(file: Path) -> None:
+    """
+    Reject a device, pipe or socket before any record exists: its size
+    reads as 0, but reading it may never end.
+    """
+    if not file.is_file():
+        raise CliError(
+            f"invalid file {file}: not a regular file (a device, pipe or "
+            "socket); copy the image into a file first, e.g. with "
+            f"'dd if={file} of=image.iso'"
         )
+
+
+def _forget(context, collection, image_id, wait=FORGET_WAIT):
+    # A record without a file cannot be used, so delete it, and report
+    # the upload's error rather than this one. Core rejects the deletion
+    # with 409 until it has read the end of the dropped upload.
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            context.client.call("DELETE", path_of(collection, image_id))
+            return
+        except ApiError as error:
+            if error.status != 409 or time.monotonic() > deadline:
+                _warn_kept(image_id, error)
+                return
+        except CliError as error:
+            _warn_kept(image_id, error)
+            return
+        time.sleep(FORGET_INTERVAL)
+
+
+def _warn_kept(image_id, error):
+    click.echo(
+        f"warning: could not delete image record {image_id}: {error}; "
+        f"delete it with 'nano image delete {image_id}'",
+        err=True,
+    )
 
 
 @image.command(name="list")

@@ -373,13 +373,13 @@ def _open_journal(directory: Path, reactor):
 def _log_new_credentials(log, config: ApiConfig) -> None:
     if not config.created:
         return
-    [(api_id, api_key)] = config.credentials.items()
-    # The key is logged on the start that creates it, and never again.
+    [api_id] = config.credentials
+    # The key stays out of the log, because a log file is often
+    # readable by more users than the mode-0600 api.cfg.
     log.info(
-        "Created the API credential id {api_id} key {api_key}, stored in "
-        "{path} (readable by its owner only); it is not shown again",
+        "Created the API credential id {api_id}; its key is in {path} "
+        "(readable by its owner only)",
         api_id=api_id,
-        api_key=api_key,
         path=str(config.path),
     )
 

@@ -106,10 +106,6 @@ def image_names(nano) -> list[str]:
     return [image["name"] for image in json.loads(result.stdout)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ctrl-C mid-upload leaves an empty image record behind",
-)
 def test_interrupted_upload_leaves_no_record(
     core, nano, tmp_path, monkeypatch
 ):
@@ -154,10 +150,6 @@ print(json.dumps({"error": error, "addresses": addresses}))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="quickstart --bridge accepts a NIC and puts its address on it",
-)
 def test_quickstart_bridge_must_be_bridge():
     """
     ``--bridge`` naming an existing link that is not a bridge, such as
@@ -182,10 +174,6 @@ def test_quickstart_bridge_must_be_bridge():
     assert "uplink0" in result["error"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="quickstart accepts a port above 65535 and saves it",
-)
 @pytest.mark.parametrize(
     "option", ["--api-port", "--image-port", "--group-port"]
 )
@@ -208,10 +196,6 @@ def test_quickstart_port_out_of_range(option, tmp_path, monkeypatch):
 
 
 @pytest.mark.root
-@pytest.mark.xfail(
-    strict=True,
-    reason="quickstart stop kills whatever process has a stale PID",
-)
 def test_quickstart_stop_spares_stale_pid(tmp_path):
     """
     ``stop`` with a Core PID file left by a crash or a reboot, whose PID
@@ -261,10 +245,6 @@ def api_listening(port: int) -> bool:
     return True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the quick start's core.log is world-readable and has the key",
-)
 def test_quickstart_log_hides_api_key(tmp_path):
     """
     Core's api.cfg is readable by root only, so the log the quick start
@@ -282,10 +262,6 @@ def test_quickstart_log_hides_api_key(tmp_path):
     assert key not in log.read_text() or not readable_by_others
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="image upload of a device file ends in an unclear broken pipe",
-)
 def test_upload_device_file_named(nano):
     """
     ``nano image upload /dev/zero`` fails with a message naming the

@@ -11,6 +11,9 @@ from ._start import DEFAULT_STATE_DIR, start
 from ._stop import stop
 
 DEFAULTS = Settings(state_dir=DEFAULT_STATE_DIR)
+#: A TCP or UDP port: the quick start needs fixed ports, so 0 (any free
+#: port) is not accepted.
+PORT = click.IntRange(1, 65535)
 
 
 def _bridge_address(ctx, param, value):
@@ -64,9 +67,9 @@ def _option(name, help_text, **extra):
     help="IPv4 addresses that Core allocates to guests, inside the "
     "bridge's network [default: .100-.199 of the bridge's /24].",
 )
-@_option("api-port", "TCP port of Core's REST API on 127.0.0.1.", type=int)
-@_option("image-port", "TCP port of Core's HTTPS image service.", type=int)
-@_option("group-port", "UDP port of multicast discovery.", type=int)
+@_option("api-port", "TCP port of Core's REST API on 127.0.0.1.", type=PORT)
+@_option("image-port", "TCP port of Core's HTTPS image service.", type=PORT)
+@_option("group-port", "UDP port of multicast discovery.", type=PORT)
 @_option("domain", "Cluster domain name of the fabric.")
 @_option(
     "domain-type",

@@ -49,12 +49,16 @@ def ensure_bridge(name: str, address: str) -> bool:
     Create bridge ``name`` with ``address`` and bring it up, reusing one
     that exists; return whether it was created.
 
-    :raises QuickstartError: the bridge has a physical port (an uplink),
-        which would let discovery and guests reach other hosts.
+    :raises QuickstartError: ``name`` is a link that is not a bridge,
+        is the default route's link, or is a bridge with a physical port
+        (an uplink), any of which would let discovery and guests reach
+        other hosts.
     """
     created = not bridge_exists(name)
     if created:
         ip("link", "add", "name", name, "type", "bridge")
+    else:
+        _check_own_bridge(name)
     ports = [port for port in _uplinks(name) if not port.startswith("vnet")]
     if ports:
         raise QuickstartError(
@@ -65,6 +69,31 @@ def ensure_bridge(name: str, address: str) -> bool:
         ip("address", "add", address, "dev", name)
     ip("link", "set", "dev", name, "up")
     return created
+
+
+def _check_own_bridge(name: str) -> None:
+    """Reject an existing link that is no bridge or leads off the host."""
+    shown = ip("-j", "-d", "link", "show", "dev", name).stdout
+    kind = json.loads(shown)[0].get("linkinfo", {}).get("info_kind")
+    if kind != "bridge":
+        detail = f"link kind {kind}" if kind else "a network device"
+        raise QuickstartError(
+            f"invalid --bridge {name}: the link {name} exists and is not "
+            f"a bridge ({detail}); the quick start adds "
+            "its address to a bridge with no uplink: pass --bridge with "
+            "the name of a new bridge, e.g. nanoqs0"
+        )
+    if name in _default_route_links():
+        raise QuickstartError(
+            f"invalid --bridge {name}: the default route leaves through "
+            f"{name}, so discovery multicast would leave this host; pass "
+            "--bridge with the name of a new bridge, e.g. nanoqs0"
+        )
+
+
+def _default_route_links() -> set[str]:
+    shown = ip("-j", "route", "show", "default").stdout
+    return {route.get("dev") for route in json.loads(shown or "[]")}
 
 
 def remove_bridge(name: str) -> bool:

@@ -19,12 +19,41 @@ STOP_TIMEOUT = 20.0
 
 
 def running_pid(pidfile: Path) -> int | None:
-    """Return the PID in ``pidfile`` if that process runs, else None."""
+    """
+    Return the PID in ``pidfile`` if that process runs and was started
+    with this PID file, else None. A PID file left by a crash or a
+    reboot may name an unrelated program that got the same PID.
+    """
+    pid = _read_pid(pidfile)
+    if pid is None or not started_with(pid, pidfile):
+        return None
+    return pid
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    """Return the PID in ``pidfile`` if such a process runs, else None."""
     try:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
     return pid if alive(pid) else None
+
+
+def started_with(pid: int, pidfile: Path) -> bool:
+    """
+    Return whether the command line of ``pid`` names ``pidfile``, as an
+    argument of its own or after ``=`` (``--pidfile=PATH``).
+    """
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    wanted = os.path.realpath(pidfile)
+    for argument in command:
+        value = argument.decode(errors="replace").rpartition("=")[2]
+        if value and os.path.realpath(value) == wanted:
+            return True
+    return False
 
 
 def start_libvirtd(directory: Path) -> None:
@@ -98,7 +127,7 @@ def qemu_pids(libvirt_directory: Path) -> list[int]:
     directory = libvirt_directory / "run" / "qemu"
     pids = []
     for pidfile in directory.glob("*.pid"):
-        pid = running_pid(pidfile)
+        pid = _read_pid(pidfile)
         if pid is not None and _is_qemu(pid):
             pids.append(pid)
     return pids

@@ -181,7 +181,19 @@ def _core(steps, layout, settings):
         f"Core's API on 127.0.0.1:{settings.api_port}; see "
         f"{layout.log('core')}",
     )
+    _record_api_port(layout.api_cfg, settings.api_port)
     steps.end(f"API on 127.0.0.1:{settings.api_port}, PID {pid}")
+
+
+def _record_api_port(api_cfg: Path, port: int) -> None:
+    """
+    Write the port that Core runs on into its ``api.cfg``, which Core
+    creates with port 5870, so that ``NANO_CONFIG=<api.cfg> nano ...``
+    reaches this Core. Core reads the file only when it starts.
+    """
+    value = json.loads(api_cfg.read_text())
+    if value.get("port") != port:
+        write_atomic(api_cfg, {**value, "port": port}, mode=0o600)
 
 
 def _image_service_options(settings) -> list[str]:
