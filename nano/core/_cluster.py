@@ -103,6 +103,15 @@ class LiveCell:
         if self.instances.pop(instance_id, None) is not None:
             self.allocated = _allocation(self.instances.values())
 
+    def set_media(self, instance_id: str, media: str | None) -> None:
+        """
+        Note the media image id in an instance's CD-ROM drive, or
+        ``None`` once ejected, if the Cell has that instance.
+        """
+        instance = self.instances.get(instance_id)
+        if instance is not None:
+            self.instances[instance_id] = {**instance, "media": media}
+
     def set_state(self, instance_id: str, state: str) -> None:
         """Change an instance's state, if the Cell has that instance."""
         instance = self.instances.get(instance_id)

@@ -446,6 +446,8 @@ class Guests:
         )
         timeout = POWER_TIMEOUT if media is None else DOWNLOAD_TIMEOUT
         started = self.request(guest, message, timeout)
+        if media is not None:
+            started.addCallback(self.note_media, guest, media)
         return started.addCallback(self.note_state, guest)
 
     def insert_media(self, guest, media: str) -> Deferred:
@@ -460,14 +462,26 @@ class Guests:
             instance_id=guest.id,
             media=self._reference("media", media),
         )
-        return self.request(guest, message, DOWNLOAD_TIMEOUT)
+        inserted = self.request(guest, message, DOWNLOAD_TIMEOUT)
+        return inserted.addCallback(self.note_media, guest, media)
 
     def eject_media(self, guest) -> Deferred:
         """Ask the guest's Cell to empty its instance's CD-ROM drive."""
         message = EjectMediaRequest(
             task_id=self.make_id(), instance_id=guest.id
         )
-        return self.request(guest, message)
+        ejected = self.request(guest, message)
+        return ejected.addCallback(self.note_media, guest, None)
+
+    def note_media(self, reply, guest, media):
+        """
+        Set the media image id in the instance's drive in its Cell's
+        list, so that deleting that image is rejected.
+        """
+        cell = self.cluster.cell(guest.cell)
+        if cell is not None:
+            cell.set_media(guest.id, media)
+        return reply
 
     def note_state(self, reply, guest):
         """Set the instance state a Cell replied in its Cell's list."""

@@ -17,7 +17,7 @@ from twisted.web.static import File
 
 from nano.events import parse_time
 
-from ..images import ImageError, Images, UploadBody
+from ..images import KIND_NAMES, ImageError, Images, UploadBody
 from ._app import PREFIX
 from ._auth import authenticate
 from ._envelope import ApiError, bad_request, json_reply, success_body
@@ -142,12 +142,35 @@ class ImageRoutes:
         return modified.addCallback(lambda _: "")
 
     def delete(self, body, image_id, query):
-        """Delete an image and its file."""
+        """
+        Delete an image and its file, unless a guest was created from
+        it or has it in its CD-ROM drive.
+        """
+        self._check_unused(image_id)
         try:
             deleted = self.images.delete(self.kind, image_id)
         except ImageError as error:
             raise ApiError(error.status, str(error)) from None
         return deleted.addCallback(lambda _: "")
+
+    def _check_unused(self, image_id):
+        """:raises ApiError: 409, naming the guests that use the image."""
+        if self.kind == "disk":
+            users = _created_from(self.api, image_id)
+            fix = "delete those guests first"
+        else:
+            users = _with_media(self.api, image_id)
+            fix = (
+                "eject it first with DELETE "
+                f"{PREFIX}/instances/<guest id>/media"
+            )
+        if users:
+            names = ", ".join(sorted(users))
+            raise ApiError(
+                409,
+                f"{KIND_NAMES[self.kind]} {image_id} is in use by guests "
+                f"{names}; {fix}",
+            )
 
     def _existing(self, image_id):
         try:
@@ -210,6 +233,33 @@ class ImageRoutes:
 
     def _reply_error(self, error: ApiError, request):
         return self.api._reply_error(Failure(error), request)
+
+
+def _created_from(api, image_id) -> list[str]:
+    """Return ``name (id)`` of each guest created from a disk image."""
+    guests = getattr(api, "guests", None)
+    if guests is None:
+        return []
+    return [
+        f"{guest.name} ({guest.id})"
+        for guest in guests.state.values()
+        if guest.image == image_id
+    ]
+
+
+def _with_media(api, image_id) -> list[str]:
+    """
+    Return ``name (id)`` of each instance whose CD-ROM drive contains a
+    media image, as the Cells last reported or Core last changed it.
+    """
+    # NOTE: a Cell that has not connected since Core started is not
+    # asked, so its instances do not block the deletion.
+    return [
+        f"{instance.get('name')} ({instance_id})"
+        for cell in api.cluster.cells()
+        for instance_id, instance in cell.instances.items()
+        if instance.get("media") == image_id
+    ]
 
 
 def _matches(image, filters) -> bool:
