@@ -8,7 +8,7 @@ from twisted.application.service import MultiService
 
 from nano.cell.cloudinit import SeedStore
 from nano.cell.libvirt import Host
-from nano.cell.network import CellDhcp
+from nano.cell.network import CellDhcp, make_directory
 from nano.cell.storage import LocalStorage, StorageError
 from nano.config import ConfigError
 from nano.events import Journal, JournalCorruptError, JournalLockedError
@@ -77,6 +77,11 @@ def build_cell(options, reactor, host=None, storage=None):
         storage = _storage(reactor, settings.storage_directory)
     if host is None:
         host = Host(reactor, settings.libvirt_uri)
+    dhcp_directory = Path(options.data).absolute() / DHCP_DIRECTORY
+    if settings.bridge is not None:
+        # Before the journal makes the data directory under the daemon's
+        # umask, which would keep dnsmasq's user out of it.
+        _dhcp_directory(dhcp_directory)
     journal = _open_journal(Path(options.data) / JOURNAL_DIRECTORY, reactor)
     parts = assemble(
         reactor,
@@ -95,10 +100,9 @@ def build_cell(options, reactor, host=None, storage=None):
     for child in (host, parts.service, parts.reporter, fabric):
         child.setServiceParent(cell)
     if settings.bridge is not None:
-        directory = Path(options.data).absolute() / DHCP_DIRECTORY
-        _dhcp(reactor, settings.bridge, directory, parts).setServiceParent(
-            cell
-        )
+        _dhcp(
+            reactor, settings.bridge, dhcp_directory, parts
+        ).setServiceParent(cell)
     cell.parts = parts
     cell.fabric = fabric
     return cell
@@ -186,6 +190,16 @@ def _read_config(options):
             fabric_config, interface=options.interface
         )
     return settings, fabric_config
+
+
+def _dhcp_directory(path):
+    try:
+        make_directory(path)
+    except OSError as error:
+        raise StartupError(
+            f"cannot create the DHCP directory {path}: {error.strerror}; "
+            "create it with mode 0755, or choose another --data directory"
+        ) from None
 
 
 def _directory(path):

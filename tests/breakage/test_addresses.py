@@ -175,11 +175,6 @@ class CellBindingTests(AddressGuestTestCase):
             if request.type_name == "CreateInstanceRequest"
         ]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="two ranges of one pool with different netmasks leave the "
-        "minority's guests without DHCP on their Cell",
-    )
     def test_mixed_netmasks_all_served(self):
         """For ranges of one pool with different netmasks, either Core
         rejects the range or the Cell serves every guest of the pool."""
@@ -197,11 +192,6 @@ class CellBindingTests(AddressGuestTestCase):
         *_, skipped = wanted_bindings(self.cell_instances())
         self.assertEqual(skipped, [])
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="after a compute pool moves to another address pool, its "
-        "new guests get no DHCP while the old guests are the majority",
-    )
     def test_rebound_pool_all_served(self):
         """When ``p1`` moves to another address pool, either Core rejects
         the move while guests hold addresses or the Cell serves them all."""
@@ -305,11 +295,6 @@ class EthernetAddressTests(AddressGuestTestCase):
 class DhcpDirectoryTests(SynchronousTestCase):
     """The DHCP directory a daemonized Cell creates for dnsmasq."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="under twistd's daemon umask 077 the Cell makes a DHCP "
-        "directory that dnsmasq's user cannot pass, so DHCP never starts",
-    )
     def test_directory_passable_under_daemon_umask(self):
         """twistd sets umask 077 when it daemonizes (Twisted's
         scripts/_twistd_unix.py), so the Cell must open the directory

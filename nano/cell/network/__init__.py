@@ -5,7 +5,7 @@ address and sends no reply to any other MAC.
 
 from ._cell import CellDhcp, dhcp_hostname
 from ._errors import DhcpError
-from ._files import Binding, Lease, read_leases
+from ._files import Binding, Lease, make_directory, read_leases
 from ._server import DhcpServer
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "DhcpServer",
     "Lease",
     "dhcp_hostname",
+    "make_directory",
     "read_leases",
 ]

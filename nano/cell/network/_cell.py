@@ -3,7 +3,6 @@ The Cell's use of :class:`DhcpServer`: the bindings follow the instances
 in the Cell's journal whose network provider is ``dhcp``.
 """
 
-import collections
 import ipaddress
 import re
 
@@ -33,29 +32,34 @@ def dhcp_hostname(name: str) -> str | None:
 
 def wanted_bindings(instances):
     """
-    Return ``(network, bindings, gateway, dns, skipped)`` for the
-    instances with a MAC and a ``dhcp`` network, or ``network`` ``None``
-    when there are none.
+    Return ``(networks, bindings, skipped)`` for the instances with a MAC
+    and a ``dhcp`` network: the networks to serve, sorted, and
+    ``{mac: (address, hostname, network)}`` where ``network`` is the
+    instance's own network settings, whose gateway and DNS servers are
+    offered to it.
 
-    All instances of a Cell normally share their pool's network. When
-    they do not, the network most of them use is served and the ids of
-    the others are returned in ``skipped``.
+    An instance whose network settings are invalid, or whose address an
+    instance before it already has, is left out and its id returned in
+    ``skipped``.
     """
-    served = [i for i in instances if _uses_dhcp(i)]
-    if not served:
-        return None, {}, None, (), []
-    networks = collections.Counter(_network(i) for i in served)
-    network = networks.most_common(1)[0][0]
-    chosen = [i for i in served if _network(i) == network]
-    skipped = [i.id for i in served if _network(i) != network]
-    servers = collections.Counter(
-        (i.network["gateway"], tuple(i.network["dns"])) for i in chosen
-    )
-    gateway, dns = servers.most_common(1)[0][0]
-    bindings = {
-        i.mac: (i.network["address"], dhcp_hostname(i.name)) for i in chosen
-    }
-    return network, bindings, gateway, dns, skipped
+    networks, bindings, skipped = set(), {}, []
+    taken = set()
+    for instance in instances:
+        if not _uses_dhcp(instance):
+            continue
+        network = _network(instance)
+        address = instance.network.get("address")
+        if network is None or address in taken:
+            skipped.append(instance.id)
+            continue
+        taken.add(address)
+        networks.add(network)
+        bindings[instance.mac] = (
+            address,
+            dhcp_hostname(instance.name),
+            instance.network,
+        )
+    return tuple(sorted(networks)), bindings, skipped
 
 
 def _uses_dhcp(instance):
@@ -69,8 +73,13 @@ def _uses_dhcp(instance):
 
 
 def _network(instance):
-    address = f"{instance.network['address']}/{instance.network['prefix']}"
-    return ipaddress.IPv4Interface(address).network
+    """Return the instance's network, or ``None`` for invalid settings."""
+    settings = instance.network
+    try:
+        address = f"{settings['address']}/{settings['prefix']}"
+        return ipaddress.IPv4Interface(address).network
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class CellDhcp(Service):
@@ -81,8 +90,9 @@ class CellDhcp(Service):
 
     :param instances: returns the journalled instances, each with ``id``,
         ``name``, ``mac``, ``state`` and ``network``.
-    :param make_server: builds the :class:`DhcpServer` for a range
-        network, from ``(reactor, bridge, directory, network)``.
+    :param make_server: builds the :class:`DhcpServer` for the range
+        networks, from ``(reactor, bridge, directory, networks)``, where
+        ``networks`` is a list of strings such as ``10.213.7.0/24``.
     """
 
     log = Logger()
@@ -123,50 +133,51 @@ class CellDhcp(Service):
     def sync(self) -> Deferred:
         """
         Bring dnsmasq in line with the journalled instances: start it,
-        change its bindings, move it to another range network, or stop it
-        when no instance needs DHCP.
+        change its bindings, restart it for another set of networks, or
+        stop it when no instance needs DHCP.
 
         :return: a Deferred that fires once dnsmasq has read the bindings,
             or fails with :class:`DhcpError` when the bridge cannot serve
             them or dnsmasq did not read them within ``SYNC_TIMEOUT``.
         """
-        network, bindings, gateway, dns, skipped = wanted_bindings(
-            self._instances()
-        )
+        networks, bindings, skipped = wanted_bindings(self._instances())
         if skipped:
             self.log.warn(
-                "instances {ids} are not in the DHCP range {network} of the "
-                "Cell's other instances, so DHCP does not serve them",
+                "instances {ids} have invalid network settings or another "
+                "instance's address, so DHCP does not serve them",
                 ids=", ".join(skipped),
-                network=str(network),
             )
-        if network is None:
+        if not networks:
             return self._stop_server()
-        if self.server is not None and self.server.network != network:
+        if self.server is not None and self.server.networks != networks:
+            # dnsmasq reads its ranges from the command line only.
             self._stop_server()
         if self.server is None and self._stopping is not None:
             # Start the next dnsmasq once the last one has let go of the
             # DHCP port and the lease file, with the bindings of then.
             return self._after_stop().addCallback(lambda _: self.sync())
-        return self._serve(network, bindings, gateway, dns)
+        return self._serve(networks, bindings)
 
-    def _serve(self, network, bindings, gateway, dns):
+    def _serve(self, networks, bindings):
         try:
             if self.server is None:
-                reading = self._start_server(network, bindings, gateway, dns)
+                reading = self._start_server(networks, bindings)
             else:
-                reading = self.server.set_bindings(bindings, gateway, dns)
+                reading = self.server.set_bindings(bindings)
         except DhcpError as error:
             return fail(error)
         reading.addTimeout(SYNC_TIMEOUT, self._reactor, self._timed_out)
         return reading
 
-    def _start_server(self, network, bindings, gateway, dns):
+    def _start_server(self, networks, bindings):
         server = self._make_server(
-            self._reactor, self.bridge, self.directory, str(network)
+            self._reactor,
+            self.bridge,
+            self.directory,
+            [str(network) for network in networks],
         )
         # Bindings first: start() keeps only the leases they match.
-        server.set_bindings(bindings, gateway, dns)
+        server.set_bindings(bindings)
         reading = server.start()
         self.server = server
         return reading

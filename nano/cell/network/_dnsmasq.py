@@ -48,16 +48,22 @@ def find_dnsmasq(executable="dnsmasq") -> str:
     return found
 
 
-def dnsmasq_arguments(bridge, network, lease_time, files) -> list[str]:
+def dnsmasq_arguments(bridge, networks, lease_time, files) -> list[str]:
     """
     Build the arguments (without the program name) for a dnsmasq that
     serves DHCP on ``bridge`` only, and only to the MACs in the hosts
     file.
 
-    :param network: an :class:`ipaddress.IPv4Network`, served in dnsmasq's
-        ``static`` mode: no dynamic pool, only the bound addresses.
+    :param networks: :class:`ipaddress.IPv4Network` objects, one
+        ``--dhcp-range`` each in dnsmasq's ``static`` mode: no dynamic
+        pool, only the bound addresses.
     :param lease_time: seconds.
     """
+    ranges = [
+        f"--dhcp-range={network.network_address},static,"
+        f"{network.netmask},{lease_time}"
+        for network in networks
+    ]
     return [
         "--keep-in-foreground",
         "--conf-file=/dev/null",
@@ -66,8 +72,7 @@ def dnsmasq_arguments(bridge, network, lease_time, files) -> list[str]:
         "--bind-interfaces",
         f"--interface={bridge}",
         "--except-interface=lo",
-        f"--dhcp-range={network.network_address},static,"
-        f"{network.netmask},{lease_time}",
+        *ranges,
         f"--dhcp-hostsfile={files.hosts}",
         f"--dhcp-optsfile={files.options}",
         # Send no reply at all to MACs without a binding, so another DHCP

@@ -3,6 +3,7 @@ The files dnsmasq reads (host bindings, DHCP options) and writes (leases),
 in dnsmasq 2.90's formats.
 """
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -19,13 +20,21 @@ _HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 @attrs.frozen
 class Binding:
     """
-    One fixed DHCP binding: the MAC address, the IPv4 address it gets and
-    the host name offered with it (``None`` for none).
+    One fixed DHCP binding: the MAC address, the IPv4 address it gets, the
+    host name offered with it (``None`` for none), and the network, router
+    and DNS servers offered with the address.
+
+    :ivar network: an :class:`ipaddress.IPv4Network`; its netmask and
+        broadcast address are offered.
+    :ivar gateway: the router, or ``None`` to offer none.
     """
 
     mac: str
     address: str
-    hostname: str | None = None
+    hostname: str | None
+    network: ipaddress.IPv4Network
+    gateway: str | None = None
+    dns: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -42,16 +51,23 @@ class Lease:
     client_id: str | None
 
 
-def parse_bindings(bindings, network) -> list[Binding]:
+def parse_bindings(bindings, networks, gateway=None, dns=()):
     """
-    Check ``{mac: (address, hostname)}`` against the range's network and
-    return the bindings sorted by address.
+    Check ``{mac: (address, hostname[, network])}`` against the served
+    networks and return the bindings sorted by address.
 
-    :param network: an :class:`ipaddress.IPv4Network`.
-    :raises DhcpError: naming the first invalid MAC, address or host name,
-        or an address bound to two MACs.
+    :param bindings: values of two items get the first of ``networks``
+        that contains the address, and ``gateway`` and ``dns``. A third
+        item is the instance's own network settings, a dict with
+        ``prefix``, ``gateway`` and ``dns``.
+    :param networks: the :class:`ipaddress.IPv4Network` objects served.
+    :raises DhcpError: naming the first invalid MAC, address, host name,
+        gateway or DNS server, or an address bound to two MACs.
     """
-    parsed = [_binding(mac, value, network) for mac, value in bindings.items()]
+    parsed = [
+        _binding(mac, value, networks, gateway, dns)
+        for mac, value in bindings.items()
+    ]
     owners = {}
     for binding in parsed:
         other = owners.setdefault(binding.address, binding.mac)
@@ -63,21 +79,56 @@ def parse_bindings(bindings, network) -> list[Binding]:
     return sorted(parsed, key=lambda b: ipaddress.IPv4Address(b.address))
 
 
-def _binding(mac, value, network):
-    address, hostname = value
+def _binding(mac, value, networks, gateway, dns):
+    address, hostname, *own = value
     mac = str(mac).lower()
     if not _MAC.match(mac):
         raise DhcpError(
             f"invalid MAC address {mac!r}: must be six hex bytes such as "
             "52:54:00:12:34:56"
         )
+    if own:
+        settings = own[0]
+        network = _own_network(mac, address, settings, networks)
+        gateway, dns = settings.get("gateway"), settings.get("dns") or ()
+    else:
+        network = _containing(address, networks)
     host = _host_address(address, network)
     if hostname is not None and not _HOSTNAME.match(str(hostname)):
         raise DhcpError(
             f"invalid host name {hostname!r} for {mac}: must be 1 to 63 "
             "letters, digits or hyphens, not starting or ending with one"
         )
-    return Binding(mac, str(host), hostname)
+    gateway, dns = parse_servers(gateway, dns)
+    return Binding(mac, str(host), hostname, network, gateway, dns)
+
+
+def _own_network(mac, address, settings, networks):
+    try:
+        interface = ipaddress.IPv4Interface(f"{address}/{settings['prefix']}")
+    except (KeyError, TypeError, ValueError):
+        raise DhcpError(
+            f"invalid network settings for {mac}: address {address!r} with "
+            f"prefix {settings.get('prefix')!r}; an instance's network needs "
+            "an IPv4 address and a prefix from 1 to 30"
+        ) from None
+    if interface.network not in networks:
+        raise DhcpError(
+            f"network {interface.network} of {mac} is not among the DHCP "
+            f"ranges {', '.join(map(str, networks))}: serve it as well"
+        )
+    return interface.network
+
+
+def _containing(address, networks):
+    for network in networks:
+        try:
+            if ipaddress.IPv4Address(address) in network:
+                return network
+        except ValueError:
+            break
+    # _host_address names the fault, for the first network.
+    return networks[0]
 
 
 def _host_address(address, network):
@@ -118,29 +169,83 @@ def parse_servers(gateway, dns) -> tuple[str | None, tuple[str, ...]]:
     return gateway, tuple(dns)
 
 
+def option_tags(bindings) -> dict:
+    """
+    Name a dnsmasq tag for each distinct network, router and DNS servers
+    of ``bindings``: ``{(network, gateway, dns): "net0", ...}``, numbered
+    in sorted order so that the same bindings give the same names.
+    """
+    keys = sorted({_options_key(b) for b in bindings}, key=_sort_key)
+    return {key: f"net{index}" for index, key in enumerate(keys)}
+
+
+def _options_key(binding):
+    return (binding.network, binding.gateway, binding.dns)
+
+
+def _sort_key(key):
+    network, gateway, dns = key
+    return (network.network_address, network.prefixlen, gateway or "", dns)
+
+
 def hosts_text(bindings) -> str:
     """
-    Format bindings for ``--dhcp-hostsfile``: one ``mac,address[,name]``
-    line each, the same syntax as the value of ``--dhcp-host``.
+    Format bindings for ``--dhcp-hostsfile``: one
+    ``mac,set:tag,address[,name]`` line each, the same syntax as the
+    value of ``--dhcp-host``. The tag selects the binding's options in
+    :func:`options_text`.
     """
+    tags = option_tags(bindings)
     lines = []
     for binding in bindings:
-        fields = [binding.mac, binding.address]
+        tag = tags[_options_key(binding)]
+        fields = [binding.mac, f"set:{tag}", binding.address]
         if binding.hostname is not None:
             fields.append(binding.hostname)
         lines.append(",".join(fields) + "\n")
     return "".join(lines)
 
 
-def options_text(gateway, dns) -> str:
+def options_text(bindings) -> str:
     """
-    Format ``--dhcp-optsfile``: the router and the DNS servers. An option
-    with no value makes dnsmasq offer none, where it would otherwise offer
-    its own address as the router.
+    Format ``--dhcp-optsfile``: for each tag of :func:`option_tags`, the
+    netmask, broadcast address, router and DNS servers. An option with no
+    value makes dnsmasq offer none, where it would otherwise offer its own
+    address as the router. The netmask and broadcast options override
+    those of the dnsmasq range, which matters where the ranges of two
+    networks overlap, such as a /24 and a /25.
     """
-    router = "option:router" + (f",{gateway}" if gateway else "")
-    servers = "option:dns-server" + "".join(f",{a}" for a in dns)
-    return f"{router}\n{servers}\n"
+    lines = []
+    for (network, gateway, dns), tag in option_tags(bindings).items():
+        router = f",{gateway}" if gateway else ""
+        servers = "".join(f",{address}" for address in dns)
+        lines += [
+            f"tag:{tag},option:netmask,{network.netmask}",
+            f"tag:{tag},option:broadcast,{network.broadcast_address}",
+            f"tag:{tag},option:router{router}",
+            f"tag:{tag},option:dns-server{servers}",
+        ]
+    return "".join(line + "\n" for line in lines)
+
+
+def make_directory(path: Path) -> None:
+    """
+    Create ``path`` and its missing parents with mode 0755, set with
+    chmod because a daemon's umask (077 under twistd) would otherwise keep
+    dnsmasq's unprivileged user out. ``path`` itself gets mode 0755 even
+    when it exists, since it holds only dnsmasq's files.
+    """
+    path = Path(path).absolute()
+    missing = []
+    for directory in [path, *path.parents]:
+        if directory.exists():
+            break
+        missing.append(directory)
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir()
+        os.chmod(directory, 0o755)
+    os.chmod(path, 0o755)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -27,9 +27,9 @@ from ._dnsmasq import DnsmasqFiles, dnsmasq_arguments, find_dnsmasq
 from ._errors import DhcpError
 from ._files import (
     hosts_text,
+    make_directory,
     options_text,
     parse_bindings,
-    parse_servers,
     prune_leases,
     read_leases,
     stale_leases,
@@ -85,17 +85,17 @@ class DhcpServer:
     dnsmasq serving DHCP on one bridge with fixed MAC to address
     bindings, and nothing to any other MAC.
 
-    The bridge needs an IPv4 address inside ``range_network``, because
-    dnsmasq serves a range only through an interface address in it, and
-    names that address as the DHCP server.
+    The bridge needs an IPv4 address inside each of ``range_networks``,
+    because dnsmasq serves a range only through an interface address in
+    it, and names that address as the DHCP server.
 
     :param reactor: provides ``spawnProcess`` and ``callLater``.
     :param directory: where the hosts, options, lease and pid files live;
         created if missing. Other users must be able to pass through it
         and its parents, because dnsmasq reads the files after it drops
         root.
-    :param range_network: the network bound addresses come from, such as
-        ``10.213.7.0/24``.
+    :param range_networks: the networks that bound addresses come from,
+        such as ``["10.213.7.0/24"]``, or one network as a string.
     :param lease_time: seconds.
     :param restart_delay: seconds before the first restart of a dnsmasq
         that exited; each further exit doubles it, up to
@@ -104,7 +104,7 @@ class DhcpServer:
         :meth:`stop`.
     :param executable: the dnsmasq binary, by name or path.
     :param locate_server: ``locate_server(bridge, network)`` returns the
-        bridge's address in the range or raises :class:`DhcpError`.
+        bridge's address in a range or raises :class:`DhcpError`.
     :param release: ``release(bridge, server, lease)`` sends a
         DHCPRELEASE for a lease.
     """
@@ -117,7 +117,7 @@ class DhcpServer:
         reactor,
         bridge: str,
         directory: Path,
-        range_network: str,
+        range_networks,
         lease_time: int = 3600,
         executable: str = "dnsmasq",
         restart_delay: float = 1.0,
@@ -130,7 +130,7 @@ class DhcpServer:
         self._reactor = reactor
         self.bridge = bridge
         self.directory = Path(directory).absolute()
-        self.network = _network(range_network)
+        self.networks = _networks(range_networks)
         self._lease_time = lease_time
         self._executable = executable
         self._restart_delay = restart_delay
@@ -142,8 +142,7 @@ class DhcpServer:
         self.files = DnsmasqFiles.in_directory(str(self.directory))
 
         self._bindings = []
-        self._gateway, self._dns = None, ()
-        self._server = None
+        self._servers = {}
         self._transport = None
         self._pid = None
         self._started_at = 0.0
@@ -162,9 +161,12 @@ class DhcpServer:
         return None if self._transport is None else self._pid
 
     @property
-    def server(self) -> ipaddress.IPv4Address | None:
-        """The bridge address dnsmasq serves from, once started."""
-        return self._server
+    def servers(self) -> dict:
+        """
+        The bridge address dnsmasq serves each network from, once
+        started; a network whose address is missing is left out.
+        """
+        return dict(self._servers)
 
     def start(self) -> Deferred:
         """
@@ -173,13 +175,13 @@ class DhcpServer:
 
         :return: a Deferred that fires once dnsmasq has read its files.
         :raises DhcpError: dnsmasq is not installed, the bridge is missing
-            or has no address in the range, or dnsmasq could not read the
-            directory.
+            or has no address in any of the ranges, or dnsmasq could not
+            read the directory.
         """
         self._executable = find_dnsmasq(self._executable)
         self._write_files()
         check_readable(self.directory)
-        self._server = self._locate_server(self.bridge, self.network)
+        self._servers = self._locate_servers()
         previous = end_previous(Path(self.files.pid), Path(self.files.hosts))
         if previous is not None:
             self.log.warn(
@@ -197,17 +199,20 @@ class DhcpServer:
         """
         Replace the bindings, write them and have dnsmasq read them.
 
-        :param bindings: ``{mac: (address, hostname)}``; ``hostname`` may
-            be ``None``.
-        :param gateway: the router offered to every binding, or ``None``.
-        :param dns: the DNS servers offered, possibly none.
+        :param bindings: ``{mac: (address, hostname)}``, or
+            ``{mac: (address, hostname, network)}`` with the instance's
+            network settings (``prefix``, ``gateway``, ``dns``) as in
+            :func:`~nano.cell.network._files.parse_bindings`;
+            ``hostname`` may be ``None``.
+        :param gateway: the router offered to bindings of two items, or
+            ``None``.
+        :param dns: the DNS servers offered to those, possibly none.
         :return: a Deferred that fires once dnsmasq has read the new files,
             or at once when it is not running: the next start reads them.
-        :raises DhcpError: naming an invalid MAC, address or host name.
+        :raises DhcpError: naming an invalid MAC, address, host name or
+            server address.
         """
-        parsed = parse_bindings(bindings, self.network)
-        self._gateway, self._dns = parse_servers(gateway, dns)
-        self._bindings = parsed
+        self._bindings = parse_bindings(bindings, self.networks, gateway, dns)
         self._write_files()
         waiter = Deferred()
         self._pending.append(waiter)
@@ -280,7 +285,7 @@ class DhcpServer:
         self._in_flight, self._pending = self._pending, []
         self._tail.clear()
         arguments = dnsmasq_arguments(
-            self.bridge, self.network, self._lease_time, self.files
+            self.bridge, self.networks, self._lease_time, self.files
         )
         self._transport = self._reactor.spawnProcess(
             _DnsmasqProtocol(self),
@@ -291,10 +296,10 @@ class DhcpServer:
         self._pid = self._transport.pid
         self._started_at = self._reactor.seconds()
         self.log.info(
-            "started dnsmasq (pid {pid}) on {bridge} for {network}",
+            "started dnsmasq (pid {pid}) on {bridge} for {networks}",
             pid=self._pid,
             bridge=self.bridge,
-            network=str(self.network),
+            networks=", ".join(map(str, self.networks)),
         )
 
     @_machine.output()
@@ -402,18 +407,49 @@ class DhcpServer:
 
     def _attempt_restart(self):
         try:
-            self._server = self._locate_server(self.bridge, self.network)
+            self._servers = self._locate_servers()
         except DhcpError as error:
             self.log.error("cannot restart dnsmasq: {error}", error=error)
             self._schedule_attempt()
             return
         self._retry()
 
+    def _locate_servers(self):
+        """
+        Return the bridge's address in each network. A network without
+        one is logged, because dnsmasq cannot serve it but can serve the
+        others.
+
+        :raises DhcpError: the bridge is missing, or has an address in
+            none of the networks.
+        """
+        servers, errors = {}, []
+        for network in self.networks:
+            try:
+                servers[network] = self._locate_server(self.bridge, network)
+            except DhcpError as error:
+                errors.append(error)
+        if not servers:
+            raise errors[0]
+        for error in errors:
+            self.log.error("DHCP is not served: {error}", error=error)
+        return servers
+
+    def _server_for(self, address):
+        host = ipaddress.IPv4Address(address)
+        for network, server in self._servers.items():
+            if host in network:
+                return server
+        return None
+
     def _release_stale_leases(self):
         leases = read_leases(Path(self.files.leases))
         for lease in stale_leases(leases, self._bindings):
+            server = self._server_for(lease.address)
+            if server is None:
+                continue
             try:
-                self._release(self.bridge, self._server, lease)
+                self._release(self.bridge, server, lease)
             except OSError as error:
                 self.log.error(
                     "cannot release the DHCP lease of {mac} on {address}: "
@@ -433,10 +469,10 @@ class DhcpServer:
         # NOTE: the fsyncs block the reactor thread, 1 to 6 ms per change
         # on the development VM (benchmarks/dhcp.py); changes come only
         # with creates and deletes.
-        self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        make_directory(self.directory)
         write_text_atomic(Path(self.files.hosts), hosts_text(self._bindings))
         write_text_atomic(
-            Path(self.files.options), options_text(self._gateway, self._dns)
+            Path(self.files.options), options_text(self._bindings)
         )
 
     def _line(self, line):
@@ -471,6 +507,19 @@ class DhcpServer:
         call = self._calls.pop(name, None)
         if call is not None:
             call.cancel()
+
+
+def _networks(values) -> tuple:
+    """Parse the range networks into a sorted tuple without repeats."""
+    if isinstance(values, str):
+        values = [values]
+    networks = {_network(value) for value in values}
+    if not networks:
+        raise DhcpError(
+            "no DHCP range given: serve at least one network, such as "
+            "10.213.7.0/24"
+        )
+    return tuple(sorted(networks))
 
 
 def _network(value):

@@ -47,10 +47,10 @@ def instance(number, **network):
 class FakeServer:
     """A DhcpServer that records the calls CellDhcp makes."""
 
-    def __init__(self, reactor, bridge, directory, network, fail=None):
+    def __init__(self, reactor, bridge, directory, networks, fail=None):
         self.bridge = bridge
         self.directory = directory
-        self.network = ipaddress.IPv4Network(network)
+        self.networks = tuple(ipaddress.IPv4Network(n) for n in networks)
         self.fail = fail
         self.calls = []
         self.reading = None
@@ -63,8 +63,8 @@ class FakeServer:
         self.reading = Deferred()
         return self.reading
 
-    def set_bindings(self, bindings, gateway, dns):
-        self.calls.append(("bind", bindings, gateway, tuple(dns)))
+    def set_bindings(self, bindings):
+        self.calls.append(("bind", bindings))
         self.reading = Deferred()
         return self.reading
 
@@ -101,30 +101,56 @@ class WantedBindingsTests(SynchronousTestCase):
             instance(4, provider="cloudinit"),
             attrs.evolve(instance(5), state="deleting"),
         ]
-        network, bindings, gateway, dns, skipped = wanted_bindings(instances)
-        self.assertEqual(network, ipaddress.IPv4Network("10.213.7.0/24"))
+        networks, bindings, skipped = wanted_bindings(instances)
+        self.assertEqual(networks, (ipaddress.IPv4Network("10.213.7.0/24"),))
         self.assertEqual(
-            bindings, {"52:54:00:00:00:01": ("10.213.7.11", "web-1")}
+            bindings,
+            {
+                "52:54:00:00:00:01": (
+                    "10.213.7.11",
+                    "web-1",
+                    instances[0].network,
+                )
+            },
         )
-        self.assertEqual(gateway, "10.213.7.1")
-        self.assertEqual(dns, ("10.213.7.1",))
         self.assertEqual(skipped, [])
 
     def test_none(self):
         """With no DHCP instance there is no network."""
-        self.assertEqual(wanted_bindings([]), (None, {}, None, (), []))
+        self.assertEqual(wanted_bindings([]), ((), {}, []))
 
-    def test_other_network_skipped(self):
-        """An instance outside the network most use is skipped."""
+    def test_every_network_served(self):
+        """Instances in several networks, even overlapping ones, are all
+        bound, each with its own network settings."""
         instances = [
             instance(1),
-            instance(2),
-            instance(3, address="10.213.9.3"),
+            instance(2, gateway="10.213.7.254"),
+            instance(3, address="10.213.9.3", gateway="10.213.9.1"),
+            instance(4, address="10.213.7.100", prefix=25),
         ]
-        network, bindings, _, _, skipped = wanted_bindings(instances)
-        self.assertEqual(str(network), "10.213.7.0/24")
-        self.assertEqual(len(bindings), 2)
-        self.assertEqual(skipped, ["i3"])
+        networks, bindings, skipped = wanted_bindings(instances)
+        self.assertEqual(
+            [str(network) for network in networks],
+            ["10.213.7.0/24", "10.213.7.0/25", "10.213.9.0/24"],
+        )
+        self.assertEqual(len(bindings), 4)
+        self.assertEqual(skipped, [])
+        own = bindings["52:54:00:00:00:02"][2]
+        self.assertEqual(own["gateway"], "10.213.7.254")
+
+    def test_invalid_or_taken_skipped(self):
+        """An instance with invalid settings, or the address of an
+        instance before it, is skipped by id."""
+        instances = [
+            instance(1),
+            instance(2, address="10.213.7.11"),
+            instance(3, prefix="24x"),
+            instance(4, address=None),
+        ]
+        networks, bindings, skipped = wanted_bindings(instances)
+        self.assertEqual(len(networks), 1)
+        self.assertEqual(list(bindings), ["52:54:00:00:00:01"])
+        self.assertEqual(skipped, ["i2", "i3", "i4"])
 
 
 class CellDhcpTests(SynchronousTestCase):
@@ -154,15 +180,21 @@ class CellDhcpTests(SynchronousTestCase):
         self.instances = [instance(1)]
         syncing = self.dhcp.sync()
         server = self.servers[0]
-        self.assertEqual(str(server.network), "10.213.7.0/24")
+        self.assertEqual(
+            [str(network) for network in server.networks], ["10.213.7.0/24"]
+        )
         self.assertEqual(server.calls[1], "start")
         self.assertEqual(
             server.calls[0],
             (
                 "bind",
-                {"52:54:00:00:00:01": ("10.213.7.11", "web-1")},
-                "10.213.7.1",
-                ("10.213.7.1",),
+                {
+                    "52:54:00:00:00:01": (
+                        "10.213.7.11",
+                        "web-1",
+                        self.instances[0].network,
+                    )
+                },
             ),
         )
         self.assertNoResult(syncing)
@@ -187,15 +219,37 @@ class CellDhcpTests(SynchronousTestCase):
         self.assertEqual(self.servers[0].calls[-1], "stop")
         self.assertIsNone(self.dhcp.server)
 
-    def test_new_network_moves_server(self):
-        """Instances in another network get a server for that range."""
+    def test_new_network_restarts_server(self):
+        """An instance in another network restarts dnsmasq with the
+        ranges of both networks, because dnsmasq reads ranges only from
+        its command line."""
         self.instances = [instance(1)]
         self.dhcp.sync()
-        self.instances = [instance(1, address="10.213.9.5", gateway=None)]
+        self.instances = [
+            instance(1),
+            instance(2, address="10.213.9.5", gateway=None),
+        ]
         self.dhcp.sync()
         self.assertEqual(self.servers[0].calls[-1], "stop")
-        self.assertEqual(str(self.servers[1].network), "10.213.9.0/24")
-        self.assertEqual(self.servers[1].calls[0][2], None)
+        self.assertEqual(
+            [str(network) for network in self.servers[1].networks],
+            ["10.213.7.0/24", "10.213.9.0/24"],
+        )
+        bindings = self.servers[1].calls[0][1]
+        self.assertIsNone(bindings["52:54:00:00:00:02"][2]["gateway"])
+
+    def test_new_gateway_same_server(self):
+        """A new instance with another gateway in the same network only
+        changes the bindings."""
+        self.instances = [instance(1)]
+        self.dhcp.sync()
+        self.instances = [instance(1), instance(2, gateway="10.213.7.254")]
+        self.dhcp.sync()
+        self.assertEqual(len(self.servers), 1)
+        bindings = self.servers[0].calls[-1][1]
+        self.assertEqual(
+            bindings["52:54:00:00:00:02"][2]["gateway"], "10.213.7.254"
+        )
 
     def test_start_waits_for_stop(self):
         """A new dnsmasq starts only once the last one has exited."""

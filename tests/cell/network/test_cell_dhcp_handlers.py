@@ -31,8 +31,8 @@ NETWORK = {
 class FakeServer:
     """A DhcpServer that records its bindings and confirms at once."""
 
-    def __init__(self, reactor, bridge, directory, network, fail=None):
-        self.network = ipaddress.IPv4Network(network)
+    def __init__(self, reactor, bridge, directory, networks, fail=None):
+        self.networks = tuple(ipaddress.IPv4Network(n) for n in networks)
         self.fail = fail
         self.bindings = None
         self.running = False
@@ -43,8 +43,8 @@ class FakeServer:
         self.running = True
         return succeed(None)
 
-    def set_bindings(self, bindings, gateway, dns):
-        self.bindings = (bindings, gateway, tuple(dns))
+    def set_bindings(self, bindings):
+        self.bindings = bindings
         return succeed(None)
 
     def stop(self):
@@ -110,12 +110,7 @@ class CellDhcpHandlerTests(SynchronousTestCase):
         server = self.servers[-1]
         self.assertTrue(server.running)
         self.assertEqual(
-            server.bindings,
-            (
-                {MAC: ("10.213.7.10", "web-1")},
-                "10.213.7.1",
-                ("10.213.7.1",),
-            ),
+            server.bindings, {MAC: ("10.213.7.10", "web-1", NETWORK)}
         )
         network = self.cell.book.get(instance_id).network
         self.assertEqual(network["address"], "10.213.7.10")
@@ -161,7 +156,9 @@ class CellDhcpHandlerTests(SynchronousTestCase):
         server = self.servers[-1]
         self.assertEqual(len(self.servers), 2)
         self.assertTrue(server.running)
-        self.assertEqual(server.bindings[0], {MAC: ("10.213.7.10", "web-1")})
+        self.assertEqual(
+            server.bindings, {MAC: ("10.213.7.10", "web-1", NETWORK)}
+        )
 
 
 class CreatingEventTests(SynchronousTestCase):

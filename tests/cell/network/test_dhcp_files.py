@@ -25,6 +25,7 @@ from nano.cell.network._dnsmasq import (
 )
 from nano.cell.network._files import (
     hosts_text,
+    make_directory,
     options_text,
     parse_bindings,
     parse_servers,
@@ -37,6 +38,7 @@ from nano.cell.network._previous import end_previous
 from nano.cell.network._release import release_packet
 
 NETWORK = ipaddress.IPv4Network("10.213.7.0/24")
+NETWORKS = (NETWORK,)
 MAC = "52:54:00:12:34:56"
 LEASES = (
     "1796401357 52:54:00:12:34:56 10.213.7.10 one 01:52:54:00:12:34:56\n"
@@ -55,13 +57,13 @@ class ParseBindingsTests(SynchronousTestCase):
                 "52:54:00:00:00:0B": ("10.213.7.20", "two"),
                 MAC: ("10.213.7.3", None),
             },
-            NETWORK,
+            NETWORKS,
         )
         self.assertEqual(
             parsed,
             [
-                Binding(MAC, "10.213.7.3", None),
-                Binding("52:54:00:00:00:0b", "10.213.7.20", "two"),
+                Binding(MAC, "10.213.7.3", None, NETWORK),
+                Binding("52:54:00:00:00:0b", "10.213.7.20", "two", NETWORK),
             ],
         )
 
@@ -71,14 +73,14 @@ class ParseBindingsTests(SynchronousTestCase):
             DhcpError,
             parse_bindings,
             {"52:54:00:1": ("10.213.7.3", None)},
-            NETWORK,
+            NETWORKS,
         )
         self.assertIn("invalid MAC address '52:54:00:1'", str(error))
 
     def test_address_outside_range(self):
         """An address outside the range is rejected with the range."""
         error = self.assertRaises(
-            DhcpError, parse_bindings, {MAC: ("10.213.8.3", None)}, NETWORK
+            DhcpError, parse_bindings, {MAC: ("10.213.8.3", None)}, NETWORKS
         )
         self.assertIn("10.213.8.3 is not a host address", str(error))
         self.assertIn("10.213.7.0/24", str(error))
@@ -87,14 +89,14 @@ class ParseBindingsTests(SynchronousTestCase):
         """Neither the network nor the broadcast address can be bound."""
         for address in ("10.213.7.0", "10.213.7.255"):
             error = self.assertRaises(
-                DhcpError, parse_bindings, {MAC: (address, None)}, NETWORK
+                DhcpError, parse_bindings, {MAC: (address, None)}, NETWORKS
             )
             self.assertIn(f"address {address} is not", str(error))
 
     def test_address_not_ipv4(self):
         """A value that is not an IPv4 address names an example."""
         error = self.assertRaises(
-            DhcpError, parse_bindings, {MAC: ("fe80::1", None)}, NETWORK
+            DhcpError, parse_bindings, {MAC: ("fe80::1", None)}, NETWORKS
         )
         self.assertIn("invalid IPv4 address 'fe80::1'", str(error))
         self.assertIn("10.213.7.1", str(error))
@@ -103,7 +105,10 @@ class ParseBindingsTests(SynchronousTestCase):
         """Host names follow the DNS label rules."""
         for name in ("-lead", "trail-", "has space", "a" * 64, "dot.ted"):
             error = self.assertRaises(
-                DhcpError, parse_bindings, {MAC: ("10.213.7.3", name)}, NETWORK
+                DhcpError,
+                parse_bindings,
+                {MAC: ("10.213.7.3", name)},
+                NETWORKS,
             )
             self.assertIn(f"invalid host name {name!r}", str(error))
 
@@ -116,7 +121,7 @@ class ParseBindingsTests(SynchronousTestCase):
                 MAC: ("10.213.7.3", None),
                 "52:54:00:00:00:01": ("10.213.7.3", None),
             },
-            NETWORK,
+            NETWORKS,
         )
         self.assertIn("10.213.7.3 is bound to both", str(error))
 
@@ -134,15 +139,17 @@ class FileTextTests(SynchronousTestCase):
     """The hosts and options files in dnsmasq's syntax."""
 
     def test_hosts_lines(self):
-        """One mac,address[,name] line per binding."""
+        """One mac,set:tag,address[,name] line per binding."""
         text = hosts_text(
             [
-                Binding(MAC, "10.213.7.3", "one"),
-                Binding("52:54:00:00:00:01", "10.213.7.4", None),
+                Binding(MAC, "10.213.7.3", "one", NETWORK),
+                Binding("52:54:00:00:00:01", "10.213.7.4", None, NETWORK),
             ]
         )
         self.assertEqual(
-            text, f"{MAC},10.213.7.3,one\n52:54:00:00:00:01,10.213.7.4\n"
+            text,
+            f"{MAC},set:net0,10.213.7.3,one\n"
+            "52:54:00:00:00:01,set:net0,10.213.7.4\n",
         )
 
     def test_hosts_empty(self):
@@ -150,18 +157,85 @@ class FileTextTests(SynchronousTestCase):
         self.assertEqual(hosts_text([]), "")
 
     def test_options_with_servers(self):
-        """The router and each DNS server are offered."""
+        """The netmask, broadcast, router and DNS servers are offered."""
+        binding = Binding(
+            MAC, "10.213.7.3", None, NETWORK, "10.213.7.1", ("10.213.7.2",)
+        )
         self.assertEqual(
-            options_text("10.213.7.1", ("10.213.7.1", "10.213.7.2")),
-            "option:router,10.213.7.1\n"
-            "option:dns-server,10.213.7.1,10.213.7.2\n",
+            options_text([binding]),
+            "tag:net0,option:netmask,255.255.255.0\n"
+            "tag:net0,option:broadcast,10.213.7.255\n"
+            "tag:net0,option:router,10.213.7.1\n"
+            "tag:net0,option:dns-server,10.213.7.2\n",
         )
 
     def test_options_without_servers(self):
         """Empty options stop dnsmasq offering its own address."""
-        self.assertEqual(
-            options_text(None, ()), "option:router\noption:dns-server\n"
+        text = options_text([Binding(MAC, "10.213.7.3", None, NETWORK)])
+        self.assertIn("tag:net0,option:router\n", text)
+        self.assertIn("tag:net0,option:dns-server\n", text)
+
+    def test_options_per_network_and_gateway(self):
+        """Bindings with other networks or routers get tags of their own,
+        so each is offered its own netmask and router."""
+        half = ipaddress.IPv4Network("10.213.7.0/25")
+        bindings = parse_bindings(
+            {
+                MAC: ("10.213.7.10", "old", _settings(24, "10.213.7.1")),
+                "52:54:00:00:00:01": (
+                    "10.213.7.11",
+                    "new",
+                    _settings(24, "10.213.7.254"),
+                ),
+                "52:54:00:00:00:02": (
+                    "10.213.7.100",
+                    "half",
+                    _settings(25, "10.213.7.1"),
+                ),
+            },
+            (NETWORK, half),
         )
+        hosts = hosts_text(bindings).splitlines()
+        self.assertEqual(
+            hosts,
+            [
+                f"{MAC},set:net0,10.213.7.10,old",
+                "52:54:00:00:00:01,set:net1,10.213.7.11,new",
+                "52:54:00:00:00:02,set:net2,10.213.7.100,half",
+            ],
+        )
+        options = options_text(bindings).splitlines()
+        self.assertIn("tag:net0,option:router,10.213.7.1", options)
+        self.assertIn("tag:net0,option:netmask,255.255.255.0", options)
+        self.assertIn("tag:net1,option:router,10.213.7.254", options)
+        self.assertIn("tag:net2,option:netmask,255.255.255.128", options)
+        self.assertIn("tag:net2,option:broadcast,10.213.7.127", options)
+
+    def test_own_network_not_served(self):
+        """A binding whose network is not among the ranges is rejected."""
+        error = self.assertRaises(
+            DhcpError,
+            parse_bindings,
+            {MAC: ("10.213.77.10", None, _settings(24, "10.213.77.1"))},
+            NETWORKS,
+        )
+        self.assertIn("network 10.213.77.0/24 of " + MAC, str(error))
+
+    def test_directory_under_daemon_umask(self):
+        """Directories made under umask 077 still let dnsmasq's user pass,
+        and an existing directory above them keeps its mode."""
+        top = Path(self.mktemp()).absolute()
+        top.mkdir(mode=0o750)
+        os.chmod(top, 0o750)
+        path = top / "data" / "dhcp"
+        previous = os.umask(0o077)
+        try:
+            make_directory(path)
+        finally:
+            os.umask(previous)
+        self.assertEqual(stat.S_IMODE(path.stat().st_mode), 0o755)
+        self.assertEqual(stat.S_IMODE(path.parent.stat().st_mode), 0o755)
+        self.assertEqual(stat.S_IMODE(top.stat().st_mode), 0o750)
 
     def test_write_atomic(self):
         """The file is replaced whole, readable by others, no temp left."""
@@ -202,14 +276,16 @@ class LeaseFileTests(SynchronousTestCase):
         """A lease whose MAC moved to another address is stale."""
         leases = read_leases(self.path)
         bindings = [
-            Binding(MAC, "10.213.7.10"),
-            Binding("52:54:00:12:34:57", "10.213.7.12"),
+            Binding(MAC, "10.213.7.10", None, NETWORK),
+            Binding("52:54:00:12:34:57", "10.213.7.12", None, NETWORK),
         ]
         self.assertEqual(stale_leases(leases, bindings), [leases[1]])
 
     def test_prune(self):
         """Unbound leases go; bound ones and other lines stay."""
-        removed = prune_leases(self.path, [Binding(MAC, "10.213.7.10")])
+        removed = prune_leases(
+            self.path, [Binding(MAC, "10.213.7.10", None, NETWORK)]
+        )
         self.assertEqual(removed, [LEASES.splitlines()[1]])
         lines = LEASES.splitlines(keepends=True)
         self.assertEqual(self.path.read_text(), lines[0] + lines[2])
@@ -218,8 +294,8 @@ class LeaseFileTests(SynchronousTestCase):
         """With every lease bound the file is left alone."""
         before = self.path.stat().st_mtime_ns
         bindings = [
-            Binding(MAC, "10.213.7.10"),
-            Binding("52:54:00:12:34:57", "10.213.7.11"),
+            Binding(MAC, "10.213.7.10", None, NETWORK),
+            Binding("52:54:00:12:34:57", "10.213.7.11", None, NETWORK),
         ]
         self.assertEqual(prune_leases(self.path, bindings), [])
         self.assertEqual(self.path.stat().st_mtime_ns, before)
@@ -267,7 +343,7 @@ class CommandLineTests(SynchronousTestCase):
     def test_arguments(self):
         """The arguments confine dnsmasq to the bridge and the bindings."""
         files = DnsmasqFiles.in_directory("/var/lib/nano/dhcp")
-        arguments = dnsmasq_arguments("br0", NETWORK, 3600, files)
+        arguments = dnsmasq_arguments("br0", NETWORKS, 3600, files)
         for expected in (
             "--keep-in-foreground",
             "--conf-file=/dev/null",
@@ -285,6 +361,20 @@ class CommandLineTests(SynchronousTestCase):
             self.assertIn(expected, arguments)
         interfaces = [a for a in arguments if a.startswith("--interface")]
         self.assertEqual(interfaces, ["--interface=br0"])
+
+    def test_range_per_network(self):
+        """Each network served gets a --dhcp-range of its own."""
+        files = DnsmasqFiles.in_directory("/var/lib/nano/dhcp")
+        networks = (NETWORK, ipaddress.IPv4Network("10.213.77.0/24"))
+        arguments = dnsmasq_arguments("br0", networks, 3600, files)
+        ranges = [a for a in arguments if a.startswith("--dhcp-range")]
+        self.assertEqual(
+            ranges,
+            [
+                "--dhcp-range=10.213.7.0,static,255.255.255.0,3600",
+                "--dhcp-range=10.213.77.0,static,255.255.255.0,3600",
+            ],
+        )
 
     def test_missing_binary(self):
         """A missing dnsmasq names the package to install."""
@@ -397,3 +487,8 @@ def _cmdline(pid):
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def _settings(prefix, gateway, dns=("10.213.7.1",)):
+    """Return an instance's network settings as Core sends them."""
+    return {"prefix": prefix, "gateway": gateway, "dns": list(dns)}
