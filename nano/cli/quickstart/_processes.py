@@ -48,10 +48,10 @@ def started_with(pid: int, pidfile: Path) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    wanted = os.path.realpath(pidfile)
+    expected = os.path.realpath(pidfile)
     for argument in command:
         value = argument.decode(errors="replace").rpartition("=")[2]
-        if value and os.path.realpath(value) == wanted:
+        if value and os.path.realpath(value) == expected:
             return True
     return False
 

@@ -2,7 +2,7 @@
 A check that a request's URL path and query decode as UTF-8, in front
 of the Klein application.
 
-Klein answers a path that is not UTF-8 with a plain-text 400 of its
+Klein replies to a path that is not UTF-8 with a plain-text 400 of its
 own, and handlers decode query arguments themselves. Checking both
 once, before routing, gives every route the same JSON error envelope.
 """

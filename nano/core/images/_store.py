@@ -41,8 +41,8 @@ from ._formats import InvalidImage, inspect
 from ._upload import InvalidUpload, UploadBody, UploadWriteError
 
 KIND_NAMES = {"disk": "disk image", "media": "media image"}
-#: Errors of a write that fails for want of space: 507 Insufficient
-#: Storage, as WebDAV (RFC 4918) defines it.
+#: The errno values of a write that failed for lack of space, which the
+#: client gets as 507 Insufficient Storage.
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 

@@ -20,7 +20,7 @@ class DeleteInUseTests(ImageApiTestCase):
         self.patch(self.api.guests, "state", pmap({"g1": guest}))
 
     def drives_with(self, image_id):
-        """Make Cell c1 report instance g2 with ``image_id`` inserted."""
+        """Make a Cell report instance db1 (g2) with ``image_id`` inserted."""
         instances = {"g2": {"name": "db1", "media": image_id}}
         cell = SimpleNamespace(instances=instances)
         self.patch(self.api.cluster, "cells", lambda: [cell])
