@@ -68,6 +68,11 @@ def parse_address(value: str) -> tuple[str, int]:
             f"invalid API address {value!r}: give Core's address without a "
             "path, e.g. http://127.0.0.1:5870"
         )
+    if port == 0:
+        raise SettingsError(
+            f"invalid API address {value!r}: port 0 cannot be connected "
+            "to; give the port that Core's API listens on, 1 to 65535"
+        )
     return parts.hostname, DEFAULT_PORT if port is None else port
 
 

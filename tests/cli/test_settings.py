@@ -96,7 +96,15 @@ def test_address_parsed(value, expected):
 
 
 @pytest.mark.parametrize(
-    "value", ["https://127.0.0.1:5870", "127.0.0.1:port", "http://", ":5870"]
+    "value",
+    [
+        "https://127.0.0.1:5870",
+        "127.0.0.1:port",
+        "http://",
+        ":5870",
+        "127.0.0.1:0",
+        "127.0.0.1:70000",
+    ],
 )
 def test_invalid_address_named(value):
     """An address that is not HOST:PORT over http is rejected by value."""
