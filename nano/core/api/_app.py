@@ -43,11 +43,15 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def body_too_large(length: int) -> ApiError:
-    """Return the 413 error of a request body of ``length`` bytes."""
+def body_too_large(length: int | None) -> ApiError:
+    """
+    Return the 413 error of a request body of ``length`` bytes, or of
+    more than :data:`MAX_BODY` bytes when ``length`` is ``None``.
+    """
+    size = f"more than {MAX_BODY}" if length is None else str(length)
     return ApiError(
         413,
-        f"request body too large: {length} bytes, at most {MAX_BODY} "
+        f"request body too large: {size} bytes, at most {MAX_BODY} "
         "bytes of JSON are accepted; upload image files with POST "
         f"{PREFIX}/disk_images/<id>/file/ or media_images/<id>/file/",
     )
@@ -66,7 +70,7 @@ def read_body(request) -> bytes:
         raise rejected
     body = request.content.read(MAX_BODY + 1)
     if len(body) > MAX_BODY:
-        raise body_too_large(len(body))
+        raise body_too_large(None)
     return body
 
 

@@ -11,6 +11,7 @@ gets from the store an upload body to write into. A rejected upload's body is
 read and dropped, and the route replies with the error.
 """
 
+import io
 import re
 
 from twisted.web.server import Request, Site
@@ -59,6 +60,20 @@ class RejectedBody:
         """Do nothing."""
 
 
+class CappedBody(io.BytesIO):
+    """
+    The ``request.content`` of a JSON request without ``Content-Length``
+    (chunked): it keeps one byte over :data:`MAX_BODY` at most, so that
+    :func:`~nano.core.api._app.read_body` rejects a longer body without
+    holding it.
+    """
+
+    def write(self, data: bytes) -> int:
+        """Keep the part of ``data`` that fits under the cap."""
+        room = MAX_BODY + 1 - self.tell()
+        return super().write(data[: max(room, 0)])
+
+
 def upload_path(method: bytes, uri: bytes):
     """
     Return ``(kind, image_id)`` for an upload request, or ``None``.
@@ -89,6 +104,9 @@ def upload_request_factory(api):
             route = upload_path(channel._command, channel._path)
             if route is None and length is not None and length > MAX_BODY:
                 self.content = RejectedBody(body_too_large(length))
+                return
+            if route is None and length is None:
+                self.content = CappedBody()
                 return
             if route is None:
                 super().gotLength(length)

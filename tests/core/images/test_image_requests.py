@@ -4,10 +4,14 @@ URLs that are not UTF-8, request bodies over the size limit, and
 uploads larger than the free space.
 """
 
+from types import SimpleNamespace
+
 from image_helpers import ImageApiTestCase, iso_bytes
 from twisted.web.server import Request
 
-from nano.core.api._app import MAX_BODY
+from nano.core.api._app import MAX_BODY, read_body
+from nano.core.api._envelope import ApiError
+from nano.core.api._uploads import CappedBody
 from nano.core.images import _store
 
 
@@ -63,7 +67,7 @@ class BodyLimitTests(ImageApiTestCase):
         self.stub._agent._serverFactory.requestFactory = Request
         body = b" " * (MAX_BODY + 10)
         reply = self.call("POST", "/api/v1/media_images/", body)
-        self.assert_error(reply, 413, str(MAX_BODY + 1))
+        self.assert_error(reply, 413, f"more than {MAX_BODY} bytes")
 
 
 class FreeSpaceTests(ImageApiTestCase):
@@ -85,3 +89,29 @@ class FreeSpaceTests(ImageApiTestCase):
         image_id = self.create_image("media")
         reply = self.upload("media", image_id, iso_bytes())
         self.assertEqual(reply.status, 200, reply.message)
+
+
+class CappedBodyTests(ImageApiTestCase):
+    """The body of a JSON request without Content-Length."""
+
+    def test_keeps_one_byte_over_limit(self):
+        """Chunks past the limit are dropped, and read_body rejects it."""
+        body = CappedBody()
+        for _ in range(3):
+            body.write(b" " * MAX_BODY)
+        body.seek(0)
+
+        self.assertEqual(len(body.getvalue()), MAX_BODY + 1)
+        request = SimpleNamespace(content=body)
+        error = self.assertRaises(ApiError, read_body, request)
+        self.assertEqual(error.status, 413)
+
+    def test_small_body_kept(self):
+        """A body under the limit is read whole."""
+        body = CappedBody()
+        body.write(b'{"name": ')
+        body.write(b'"a"}')
+        body.seek(0)
+
+        request = SimpleNamespace(content=body)
+        self.assertEqual(read_body(request), b'{"name": "a"}')
