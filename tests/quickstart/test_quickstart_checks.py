@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
+from nano.cli.quickstart import _main
 from nano.cli.quickstart._processes import running_pid, stop_pid
+from nano.cli.quickstart._report import QuickstartError
 from nano.cli.quickstart._start import _record_api_port
 from nano.config import write_atomic
 
@@ -130,3 +132,15 @@ def test_api_port_recorded(tmp_path):
     assert value["port"] == 15870
     assert value["credentials"] == credentials
     assert api_cfg.stat().st_mode & 0o777 == 0o600
+
+
+def test_saved_port_out_of_range(tmp_path):
+    """A port above 65535 saved by an older quick start is named."""
+    saved = {"state_dir": str(tmp_path), "api_port": 70000}
+    (tmp_path / "quickstart.json").write_text(json.dumps(saved))
+
+    with pytest.raises(QuickstartError) as raised:
+        _main._settings(str(tmp_path), {})
+
+    assert "invalid api_port 70000" in str(raised.value)
+    assert "delete it" in str(raised.value)

@@ -11,6 +11,15 @@ from ._report import QuickstartError
 SETTINGS_FILE = "quickstart.json"
 
 
+def _port(instance, attribute, value) -> None:
+    """Reject a port that a saved settings file may contain."""
+    if type(value) is not int or not 1 <= value <= 65535:
+        raise ValueError(
+            f"invalid {attribute.name} {value!r}: must be a port from 1 "
+            "to 65535"
+        )
+
+
 @attrs.frozen
 class Settings:
     """
@@ -30,9 +39,9 @@ class Settings:
     state_dir: Path = attrs.field(converter=Path)
     bridge: str = "nanobr0"
     bridge_address: str = "10.213.250.1/24"
-    api_port: int = 5870
-    image_port: int = 5871
-    group_port: int = 5599
+    api_port: int = attrs.field(default=5870, validator=_port)
+    image_port: int = attrs.field(default=5871, validator=_port)
+    group_port: int = attrs.field(default=5599, validator=_port)
     domain: str = "nano-quickstart"
     domain_type: str = "qemu"
     guest_dir: Path = attrs.field(
