@@ -34,9 +34,10 @@ def wanted_bindings(instances):
     """
     Return ``(networks, bindings, skipped)`` for the instances with a MAC
     and a ``dhcp`` network: the networks to serve, sorted, and
-    ``{mac: (address, hostname, network)}`` where ``network`` is the
-    instance's own network settings, whose gateway and DNS servers are
-    offered to it.
+    ``{mac: (address, hostname, network)}`` in the order of
+    ``instances``, where ``network`` is the instance's own network
+    settings. The gateway and DNS servers of each network's last
+    instance are offered to that network.
 
     An instance whose network settings are invalid, or whose address an
     instance before it already has, is left out and its id returned in

@@ -6,6 +6,7 @@ import shutil
 import attrs
 
 from ._errors import DhcpError
+from ._files import range_tag
 
 #: Directories of the binary in Debian's dnsmasq-base package, missing
 #: from a PATH without ``sbin`` directories.
@@ -56,13 +57,17 @@ def dnsmasq_arguments(bridge, networks, lease_time, files) -> list[str]:
 
     :param networks: :class:`ipaddress.IPv4Network` objects, one
         ``--dhcp-range`` each in dnsmasq's ``static`` mode: no dynamic
-        pool, only the bound addresses.
+        pool, only the bound addresses. Each range sets the tag of
+        :func:`~nano.cell.network._files.range_tag` on its clients.
+        NOTE: where two networks overlap, such as a /24 and a /25 with
+        the same start, dnsmasq picks one range for a host, so the host
+        may be offered the other network's netmask.
     :param lease_time: seconds.
     """
     ranges = [
-        f"--dhcp-range={network.network_address},static,"
-        f"{network.netmask},{lease_time}"
-        for network in networks
+        f"--dhcp-range=set:{range_tag(index)},{network.network_address},"
+        f"static,{network.netmask},{lease_time}"
+        for index, network in enumerate(networks)
     ]
     return [
         "--keep-in-foreground",

@@ -21,12 +21,11 @@ _HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 class Binding:
     """
     One fixed DHCP binding: the MAC address, the IPv4 address it gets, the
-    host name offered with it (``None`` for none), and the network, router
-    and DNS servers offered with the address.
+    host name offered with it (``None`` for none), and the instance's
+    network, router and DNS servers.
 
-    :ivar network: an :class:`ipaddress.IPv4Network`; its netmask and
-        broadcast address are offered.
-    :ivar gateway: the router, or ``None`` to offer none.
+    :ivar network: an :class:`ipaddress.IPv4Network`.
+    :ivar gateway: the router, or ``None`` for none.
     """
 
     mac: str
@@ -54,7 +53,7 @@ class Lease:
 def parse_bindings(bindings, networks, gateway=None, dns=()):
     """
     Check ``{mac: (address, hostname[, network])}`` against the served
-    networks and return the bindings sorted by address.
+    networks and return the bindings in the order given.
 
     :param bindings: values of two items get the first of ``networks``
         that contains the address, and ``gateway`` and ``dns``. A third
@@ -76,7 +75,7 @@ def parse_bindings(bindings, networks, gateway=None, dns=()):
                 f"address {binding.address} is bound to both {other} and "
                 f"{binding.mac}: give each MAC its own address"
             )
-    return sorted(parsed, key=lambda b: ipaddress.IPv4Address(b.address))
+    return parsed
 
 
 def _binding(mac, value, networks, gateway, dns):
@@ -169,61 +168,63 @@ def parse_servers(gateway, dns) -> tuple[str | None, tuple[str, ...]]:
     return gateway, tuple(dns)
 
 
-def option_tags(bindings) -> dict:
+def range_tag(index: int) -> str:
     """
-    Name a dnsmasq tag for each distinct network, router and DNS servers
-    of ``bindings``: ``{(network, gateway, dns): "net0", ...}``, numbered
-    in sorted order so that the same bindings give the same names.
+    Return the dnsmasq tag that the ``index``-th range (in sorted order)
+    sets on its clients, which selects that network's options.
     """
-    keys = sorted({_options_key(b) for b in bindings}, key=_sort_key)
-    return {key: f"net{index}" for index, key in enumerate(keys)}
+    return f"net{index}"
 
 
-def _options_key(binding):
-    return (binding.network, binding.gateway, binding.dns)
+def network_servers(bindings) -> dict:
+    """
+    Return ``{network: (gateway, dns)}`` for the networks of
+    ``bindings``. Where bindings of one network differ, the last one
+    given wins: the Cell lists its instances oldest first, so the
+    newest instance's settings, which are its pool's current ones, are
+    offered to the whole network.
 
-
-def _sort_key(key):
-    network, gateway, dns = key
-    return (network.network_address, network.prefixlen, gateway or "", dns)
+    NOTE: options are per network, not per binding, because a per-host
+    tag (``set:`` in the hosts file) made dnsmasq 2.90 abort with SIGABRT
+    when it re-read the file on SIGHUP while a lease existed.
+    """
+    return {b.network: (b.gateway, b.dns) for b in bindings}
 
 
 def hosts_text(bindings) -> str:
     """
-    Format bindings for ``--dhcp-hostsfile``: one
-    ``mac,set:tag,address[,name]`` line each, the same syntax as the
-    value of ``--dhcp-host``. The tag selects the binding's options in
-    :func:`options_text`.
+    Format bindings for ``--dhcp-hostsfile``: one ``mac,address[,name]``
+    line each, the same syntax as the value of ``--dhcp-host``.
     """
-    tags = option_tags(bindings)
     lines = []
     for binding in bindings:
-        tag = tags[_options_key(binding)]
-        fields = [binding.mac, f"set:{tag}", binding.address]
+        fields = [binding.mac, binding.address]
         if binding.hostname is not None:
             fields.append(binding.hostname)
         lines.append(",".join(fields) + "\n")
     return "".join(lines)
 
 
-def options_text(bindings) -> str:
+def options_text(networks, servers) -> str:
     """
-    Format ``--dhcp-optsfile``: for each tag of :func:`option_tags`, the
-    netmask, broadcast address, router and DNS servers. An option with no
-    value makes dnsmasq offer none, where it would otherwise offer its own
-    address as the router. The netmask and broadcast options override
-    those of the dnsmasq range, which matters where the ranges of two
-    networks overlap, such as a /24 and a /25.
+    Format ``--dhcp-optsfile``: the router and DNS servers of each
+    network, for the tag its range sets (:func:`range_tag`). An option
+    with no value makes dnsmasq offer none, where it would otherwise
+    offer its own address as the router.
+
+    :param networks: the served networks, sorted as their ranges are.
+    :param servers: ``{network: (gateway, dns)}``; a network missing
+        from it gets neither.
     """
     lines = []
-    for (network, gateway, dns), tag in option_tags(bindings).items():
+    for index, network in enumerate(networks):
+        tag = range_tag(index)
+        gateway, dns = servers.get(network, (None, ()))
         router = f",{gateway}" if gateway else ""
-        servers = "".join(f",{address}" for address in dns)
+        addresses = "".join(f",{address}" for address in dns)
         lines += [
-            f"tag:{tag},option:netmask,{network.netmask}",
-            f"tag:{tag},option:broadcast,{network.broadcast_address}",
             f"tag:{tag},option:router{router}",
-            f"tag:{tag},option:dns-server{servers}",
+            f"tag:{tag},option:dns-server{addresses}",
         ]
     return "".join(line + "\n" for line in lines)
 

@@ -28,6 +28,7 @@ from ._errors import DhcpError
 from ._files import (
     hosts_text,
     make_directory,
+    network_servers,
     options_text,
     parse_bindings,
     prune_leases,
@@ -142,6 +143,7 @@ class DhcpServer:
         self.files = DnsmasqFiles.in_directory(str(self.directory))
 
         self._bindings = []
+        self._network_servers = {}
         self._servers = {}
         self._transport = None
         self._pid = None
@@ -212,7 +214,11 @@ class DhcpServer:
         :raises DhcpError: naming an invalid MAC, address, host name or
             server address.
         """
-        self._bindings = parse_bindings(bindings, self.networks, gateway, dns)
+        parsed = parse_bindings(bindings, self.networks, gateway, dns)
+        self._network_servers = network_servers(parsed)
+        self._bindings = sorted(
+            parsed, key=lambda b: ipaddress.IPv4Address(b.address)
+        )
         self._write_files()
         waiter = Deferred()
         self._pending.append(waiter)
@@ -472,7 +478,8 @@ class DhcpServer:
         make_directory(self.directory)
         write_text_atomic(Path(self.files.hosts), hosts_text(self._bindings))
         write_text_atomic(
-            Path(self.files.options), options_text(self._bindings)
+            Path(self.files.options),
+            options_text(self.networks, self._network_servers),
         )
 
     def _line(self, line):

@@ -58,7 +58,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bridge", required=True)
     parser.add_argument("--directory", required=True)
-    parser.add_argument("--network", required=True)
+    parser.add_argument("--network", required=True, action="append")
     parser.add_argument("--restart-delay", type=float, default=0.2)
     arguments = parser.parse_args()
     globalLogBeginner.beginLoggingTo(

@@ -241,7 +241,7 @@ async def test_cell_restart_keeps_bindings(cell, core):
     )
     assert not dnsmasq_running(old, cell.data)
     assert dnsmasq_running(cell.dnsmasq_pid(), cell.data)
-    assert f"{first},set:net0,{GUESTS[first]},guest-1\n" in cell.hosts()
+    assert f"{first},{GUESTS[first]},guest-1\n" in cell.hosts()
     assert (first, GUESTS[first]) in cell.leases()
 
     second_id = await create_and_lease(cell, core, second)
@@ -261,7 +261,7 @@ async def test_cell_restart_keeps_bindings(cell, core):
         lambda: (first, GUESTS[first]) not in cell.leases(),
         "first lease released: " + cell.log_tail(),
     )
-    assert cell.hosts() == f"{second},set:net0,{GUESTS[second]},guest-2\n"
+    assert cell.hosts() == f"{second},{GUESTS[second]},guest-2\n"
 
     last = cell.dnsmasq_pid()
     await core.request(

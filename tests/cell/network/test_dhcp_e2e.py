@@ -214,9 +214,8 @@ def test_allocated_addresses_reach_dnsmasq(cluster):
         )
         guest = core.data("GET", f"/api/v1/guests/{guest_id}")
         address = guest["internal"]["allocated_address"]
-        # Every guest is in the pool's one network, so all share a tag.
         expected.append(
-            f"{guest['ethernet_address']},set:net0,{address},{guest['name']}"
+            f"{guest['ethernet_address']},{address},{guest['name']}"
         )
     assert sorted(hosts_lines(root)) == sorted(expected)
 

@@ -26,6 +26,7 @@ from nano.cell.network._dnsmasq import (
 from nano.cell.network._files import (
     hosts_text,
     make_directory,
+    network_servers,
     options_text,
     parse_bindings,
     parse_servers,
@@ -50,8 +51,8 @@ LEASES = (
 class ParseBindingsTests(SynchronousTestCase):
     """parse_bindings checks each binding against the range."""
 
-    def test_sorted_and_lowercase(self):
-        """Bindings come back sorted by address, MACs in lower case."""
+    def test_order_and_lowercase(self):
+        """Bindings come back in the order given, MACs in lower case."""
         parsed = parse_bindings(
             {
                 "52:54:00:00:00:0B": ("10.213.7.20", "two"),
@@ -62,8 +63,8 @@ class ParseBindingsTests(SynchronousTestCase):
         self.assertEqual(
             parsed,
             [
-                Binding(MAC, "10.213.7.3", None, NETWORK),
                 Binding("52:54:00:00:00:0b", "10.213.7.20", "two", NETWORK),
+                Binding(MAC, "10.213.7.3", None, NETWORK),
             ],
         )
 
@@ -139,7 +140,7 @@ class FileTextTests(SynchronousTestCase):
     """The hosts and options files in dnsmasq's syntax."""
 
     def test_hosts_lines(self):
-        """One mac,set:tag,address[,name] line per binding."""
+        """One mac,address[,name] line per binding."""
         text = hosts_text(
             [
                 Binding(MAC, "10.213.7.3", "one", NETWORK),
@@ -147,9 +148,7 @@ class FileTextTests(SynchronousTestCase):
             ]
         )
         self.assertEqual(
-            text,
-            f"{MAC},set:net0,10.213.7.3,one\n"
-            "52:54:00:00:00:01,set:net0,10.213.7.4\n",
+            text, f"{MAC},10.213.7.3,one\n52:54:00:00:00:01,10.213.7.4\n"
         )
 
     def test_hosts_empty(self):
@@ -157,28 +156,26 @@ class FileTextTests(SynchronousTestCase):
         self.assertEqual(hosts_text([]), "")
 
     def test_options_with_servers(self):
-        """The netmask, broadcast, router and DNS servers are offered."""
-        binding = Binding(
-            MAC, "10.213.7.3", None, NETWORK, "10.213.7.1", ("10.213.7.2",)
-        )
+        """The router and DNS servers are offered for the range's tag."""
+        servers = {NETWORK: ("10.213.7.1", ("10.213.7.1", "10.213.7.2"))}
         self.assertEqual(
-            options_text([binding]),
-            "tag:net0,option:netmask,255.255.255.0\n"
-            "tag:net0,option:broadcast,10.213.7.255\n"
+            options_text(NETWORKS, servers),
             "tag:net0,option:router,10.213.7.1\n"
-            "tag:net0,option:dns-server,10.213.7.2\n",
+            "tag:net0,option:dns-server,10.213.7.1,10.213.7.2\n",
         )
 
     def test_options_without_servers(self):
         """Empty options stop dnsmasq offering its own address."""
-        text = options_text([Binding(MAC, "10.213.7.3", None, NETWORK)])
-        self.assertIn("tag:net0,option:router\n", text)
-        self.assertIn("tag:net0,option:dns-server\n", text)
+        self.assertEqual(
+            options_text(NETWORKS, {NETWORK: (None, ())}),
+            "tag:net0,option:router\ntag:net0,option:dns-server\n",
+        )
 
-    def test_options_per_network_and_gateway(self):
-        """Bindings with other networks or routers get tags of their own,
-        so each is offered its own netmask and router."""
-        half = ipaddress.IPv4Network("10.213.7.0/25")
+    def test_options_per_network(self):
+        """Each network's tag gets the servers of its newest binding, and a
+        network with no binding gets none."""
+        other = ipaddress.IPv4Network("10.213.77.0/24")
+        idle = ipaddress.IPv4Network("10.213.99.0/24")
         bindings = parse_bindings(
             {
                 MAC: ("10.213.7.10", "old", _settings(24, "10.213.7.1")),
@@ -188,28 +185,27 @@ class FileTextTests(SynchronousTestCase):
                     _settings(24, "10.213.7.254"),
                 ),
                 "52:54:00:00:00:02": (
-                    "10.213.7.100",
-                    "half",
-                    _settings(25, "10.213.7.1"),
+                    "10.213.77.10",
+                    "far",
+                    _settings(24, "10.213.77.1", ["10.213.77.1"]),
                 ),
             },
-            (NETWORK, half),
+            (NETWORK, other),
         )
-        hosts = hosts_text(bindings).splitlines()
+        servers = network_servers(bindings)
+        self.assertEqual(servers[NETWORK], ("10.213.7.254", ("10.213.7.1",)))
+        options = options_text((NETWORK, other, idle), servers).splitlines()
         self.assertEqual(
-            hosts,
+            options,
             [
-                f"{MAC},set:net0,10.213.7.10,old",
-                "52:54:00:00:00:01,set:net1,10.213.7.11,new",
-                "52:54:00:00:00:02,set:net2,10.213.7.100,half",
+                "tag:net0,option:router,10.213.7.254",
+                "tag:net0,option:dns-server,10.213.7.1",
+                "tag:net1,option:router,10.213.77.1",
+                "tag:net1,option:dns-server,10.213.77.1",
+                "tag:net2,option:router",
+                "tag:net2,option:dns-server",
             ],
         )
-        options = options_text(bindings).splitlines()
-        self.assertIn("tag:net0,option:router,10.213.7.1", options)
-        self.assertIn("tag:net0,option:netmask,255.255.255.0", options)
-        self.assertIn("tag:net1,option:router,10.213.7.254", options)
-        self.assertIn("tag:net2,option:netmask,255.255.255.128", options)
-        self.assertIn("tag:net2,option:broadcast,10.213.7.127", options)
 
     def test_own_network_not_served(self):
         """A binding whose network is not among the ranges is rejected."""
@@ -351,7 +347,7 @@ class CommandLineTests(SynchronousTestCase):
             "--bind-interfaces",
             "--interface=br0",
             "--except-interface=lo",
-            "--dhcp-range=10.213.7.0,static,255.255.255.0,3600",
+            "--dhcp-range=set:net0,10.213.7.0,static,255.255.255.0,3600",
             "--dhcp-hostsfile=/var/lib/nano/dhcp/hosts",
             "--dhcp-optsfile=/var/lib/nano/dhcp/options",
             "--dhcp-ignore=tag:!known",
@@ -371,8 +367,8 @@ class CommandLineTests(SynchronousTestCase):
         self.assertEqual(
             ranges,
             [
-                "--dhcp-range=10.213.7.0,static,255.255.255.0,3600",
-                "--dhcp-range=10.213.77.0,static,255.255.255.0,3600",
+                "--dhcp-range=set:net0,10.213.7.0,static,255.255.255.0,3600",
+                "--dhcp-range=set:net1,10.213.77.0,static,255.255.255.0,3600",
             ],
         )
 

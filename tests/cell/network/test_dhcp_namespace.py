@@ -107,9 +107,10 @@ def directory(open_directory):
 class Harness:
     """dhcp_harness.py in a namespace, spoken to over its stdin/stdout."""
 
-    def __init__(self, netns, directory, bridge="br0"):
+    def __init__(self, netns, directory, bridge="br0", networks=(NETWORK,)):
         self.log_path = directory / f"harness-{bridge}.log"
         self.directory = directory / "dhcp"
+        ranges = [part for n in networks for part in ("--network", n)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -117,7 +118,7 @@ class Harness:
                     sys.executable, str(HARNESS),
                     "--bridge", bridge,
                     "--directory", str(self.directory),
-                    "--network", NETWORK,
+                    *ranges,
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -356,3 +357,98 @@ def test_bridge_without_address_is_reported(lan, directory):
         "bridge br1 has no IPv4 address in the DHCP range" in (reply["error"])
     )
     assert "ip addr add 10.213.21.1/24 dev br1" in reply["error"]
+
+
+@pytest.fixture()
+def two_networks(blackhole):
+    """
+    A namespace whose bridge ``br0`` has addresses in two networks,
+    10.213.24.1/24 and 10.213.25.1/25, and a client namespace whose
+    ``eth0`` (MAC :99) is a veth port of it. Yields both names.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    server, client = f"nano-dhcp2-{suffix}", f"nano-dhcpc2-{suffix}"
+    subprocess.run(["ip", "netns", "add", server], check=True)
+    subprocess.run(["ip", "netns", "add", client], check=True)
+    try:
+        ip("link", "set", "lo", "up", netns=server)
+        ip("link", "add", "br0", "type", "bridge", netns=server)
+        ip("addr", "add", "10.213.24.1/24", "dev", "br0", netns=server)
+        ip("addr", "add", "10.213.25.1/25", "dev", "br0", netns=server)
+        ip("link", "set", "br0", "up", netns=server)
+        ip(
+            "link", "add", "veth0", "type", "veth",
+            "peer", "name", "eth0", "netns", client,
+            netns=server,
+        )  # fmt: skip
+        ip("link", "set", "veth0", "master", "br0", "up", netns=server)
+        ip("link", "set", "eth0", "address", CLIENT_MAC, netns=client)
+        ip("link", "set", "eth0", "up", netns=client)
+        yield server, client
+    finally:
+        subprocess.run(["ip", "netns", "del", client], check=False)
+        subprocess.run(["ip", "netns", "del", server], check=False)
+
+
+def leased_options(netns, directory):
+    """Run udhcpc once and return the line its script prints on a lease."""
+    script = directory / "print-lease.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = bound ] && '
+        'echo "LEASE ip=$ip subnet=$subnet router=$router dns=$dns"\n'
+        "exit 0\n"
+    )
+    script.chmod(0o755)
+    run = subprocess.run(
+        [
+            "ip", "netns", "exec", netns,
+            "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f",
+            "-t", "5", "-T", "1", "-A", "0", "-s", str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )  # fmt: skip
+    lines = [line for line in run.stdout.splitlines() if "LEASE" in line]
+    assert lines, f"no lease: {run.stdout}{run.stderr}"
+    return lines[-1]
+
+
+def test_each_network_with_own_options(two_networks, directory):
+    """
+    One dnsmasq serves bindings in two networks, each with its netmask
+    and the router and DNS servers of its instances, also where the
+    router differs from the bridge address, and reads changed bindings
+    on SIGHUP while a lease exists.
+    """
+    server, client = two_networks
+    work = directory / "two-networks"
+    work.mkdir(mode=0o755)
+    running = Harness(
+        server, work, networks=("10.213.24.0/24", "10.213.25.0/25")
+    )
+    try:
+        small = {"prefix": 25, "gateway": "10.213.25.126", "dns": []}
+        pid = running.send(
+            bind={CLIENT_MAC: ["10.213.25.50", "client", small]}
+        )["bound"]
+        line = leased_options(client, work)
+        assert "ip=10.213.25.50 subnet=255.255.255.128" in line
+        assert "router=10.213.25.126 dns=" in line
+
+        large = {
+            "prefix": 24,
+            "gateway": "10.213.24.254",
+            "dns": ["10.213.24.1"],
+        }
+        bindings = {
+            CLIENT_MAC: ["10.213.24.77", "client", large],
+            "52:54:00:d4:00:01": ["10.213.25.51", "other", small],
+        }
+        assert running.send(bind=bindings)["bound"] == pid, running.log()
+        line = leased_options(client, work)
+        assert "ip=10.213.24.77 subnet=255.255.255.0" in line
+        assert "router=10.213.24.254 dns=10.213.24.1" in line
+    finally:
+        running.close()

@@ -150,7 +150,7 @@ class DhcpServerTests(SynchronousTestCase):
         )
         self.successResultOf(done)
         hosts = Path(self.server.files.hosts).read_text()
-        self.assertEqual(hosts, f"{MAC},set:net0,10.213.7.10,one\n")
+        self.assertEqual(hosts, f"{MAC},10.213.7.10,one\n")
         options = Path(self.server.files.options).read_text()
         self.assertIn("option:router,10.213.7.1\n", options)
 
