@@ -1,10 +1,11 @@
 """
-A check that a request's URL path and query decode as UTF-8, in front
-of the Klein application.
+A check that a request's host name, URL path and query decode as
+UTF-8, in front of the Klein application.
 
-Klein replies to a path that is not UTF-8 with a plain-text 400 of its
-own, and handlers decode query arguments themselves. Checking both
-once, before routing, gives every route the same JSON error envelope.
+Klein replies to a host or path that is not UTF-8 with a plain-text 400
+of its own, and handlers decode query arguments themselves. Checking
+them once, before routing, gives every route the same JSON error
+envelope.
 """
 
 from urllib.parse import quote_from_bytes
@@ -16,8 +17,9 @@ from ._envelope import bad_request, error_body, json_reply
 
 class Utf8Resource(Resource):
     """
-    Serve ``wrapped`` (a leaf resource) only for requests whose path
-    segments and query arguments are UTF-8 text once percent-decoded.
+    Serve ``wrapped`` (a leaf resource) only for requests whose host
+    name, path segments and query arguments are UTF-8 text once
+    percent-decoded.
     """
 
     isLeaf = True
@@ -37,9 +39,16 @@ class Utf8Resource(Resource):
 
 def invalid_url_part(request) -> str | None:
     """
-    Return an error message naming the first path segment or query
-    argument of ``request`` that is not UTF-8, or ``None``.
+    Return an error message naming the host name, the first path
+    segment or the first query argument of ``request`` that is not
+    UTF-8, or ``None``.
     """
+    host = request.getRequestHostname()
+    if not _is_utf8(host):
+        return (
+            f"invalid Host header {_escaped(host)}: it must be UTF-8 "
+            "text, such as Core's address and port"
+        )
     for segment in request.postpath:
         if not _is_utf8(segment):
             return (

@@ -115,3 +115,14 @@ class CappedBodyTests(ImageApiTestCase):
 
         request = SimpleNamespace(content=body)
         self.assertEqual(read_body(request), b'{"name": "a"}')
+
+
+class HostHeaderTests(ImageApiTestCase):
+    """A Host header that is not UTF-8."""
+
+    def test_host_not_utf8(self):
+        """The JSON envelope names the escaped host name."""
+        reply = self.send(
+            "GET", "/api/v1/compute_pools/", {"host": b"\xff:5870"}
+        )
+        self.assert_error(reply, 400, "Host header %FF")
