@@ -411,6 +411,8 @@ class Images:
                 error=str(failure.value),
             )
             raise ImageError(str(failure.value))
+        if failure.check(OSError) and failure.value.errno in _NO_SPACE:
+            raise self._write_failed(kind, image_id, failure.value)
         if failure.check(OSError):
             self.log.failure(
                 "Could not store the file of {kind} image {id}",

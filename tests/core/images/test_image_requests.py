@@ -4,6 +4,7 @@ URLs that are not UTF-8, request bodies over the size limit, and
 uploads larger than the free space.
 """
 
+import errno
 from types import SimpleNamespace
 
 from image_helpers import ImageApiTestCase, iso_bytes
@@ -126,3 +127,22 @@ class HostHeaderTests(ImageApiTestCase):
             "GET", "/api/v1/compute_pools/", {"host": b"\xff:5870"}
         )
         self.assert_error(reply, 400, "Host header %FF")
+
+
+class StoreOutOfSpaceTests(ImageApiTestCase):
+    """A disk that fills while the complete upload is synced."""
+
+    def test_sync_out_of_space(self):
+        """ENOSPC from the sync is a 507 naming the directory."""
+
+        def full(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        self.patch(_store, "sync_file", full)
+        image_id = self.create_image("media")
+
+        reply = self.upload("media", image_id, iso_bytes())
+
+        self.assert_error(reply, 507, "No space left", "free some space")
+        self.assertIn(str(self.root / "media"), reply.message)
+        self.assertEqual(self.files("media"), [])
