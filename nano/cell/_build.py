@@ -72,16 +72,17 @@ def build_cell(options, reactor, host=None, storage=None):
     """
     settings, fabric_config = _read_config(options)
     consoles = Path(options.data).absolute() / CONSOLE_DIRECTORY
+    dhcp_directory = Path(options.data).absolute() / DHCP_DIRECTORY
+    if settings.bridge is not None:
+        # First, before the storage and the journal make the data
+        # directory under the daemon's umask, which would keep dnsmasq's
+        # user out of it.
+        _dhcp_directory(dhcp_directory)
     if storage is None:
         _directory(Path(settings.storage_directory))
         storage = _storage(reactor, settings.storage_directory)
     if host is None:
         host = Host(reactor, settings.libvirt_uri)
-    dhcp_directory = Path(options.data).absolute() / DHCP_DIRECTORY
-    if settings.bridge is not None:
-        # Before the journal makes the data directory under the daemon's
-        # umask, which would keep dnsmasq's user out of it.
-        _dhcp_directory(dhcp_directory)
     journal = _open_journal(Path(options.data) / JOURNAL_DIRECTORY, reactor)
     parts = assemble(
         reactor,
