@@ -1,10 +1,11 @@
 """Read and write JSON configuration files."""
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+
+from nano.durable import write_atomic_bytes
 
 #: Maximum length of a value's repr that an error message shows in full.
 MAX_SHOWN = 60
@@ -83,19 +84,5 @@ def write_atomic(path: Path, value: dict, mode: int = 0o644) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
-    descriptor = os.open(
-        temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode
-    )
-    with os.fdopen(descriptor, "wb") as stream:
-        os.fchmod(descriptor, mode)
-        stream.write(data)
-        stream.flush()
-        os.fsync(descriptor)
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomic_bytes(path, data, mode)

@@ -9,6 +9,8 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nano.durable import fsync_directory
+
 from ._errors import JournalLockedError
 
 LOCK_NAME = "journal.lock"
@@ -24,18 +26,6 @@ class SpecialFileError(OSError):
 
     def __str__(self) -> str:
         return f"{self.filename}: {self.strerror}"
-
-
-def fsync_directory(directory: Path) -> None:
-    """
-    Sync a directory, so that files created, renamed or removed in it
-    survive a power cut.
-    """
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_directories(directory: Path) -> None:

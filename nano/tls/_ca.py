@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ._files import write_atomic
+from nano.durable import write_atomic_bytes
 
 CERTIFICATE_FILE = "ca.crt.pem"
 KEY_FILE = "ca.key.pem"
@@ -112,8 +112,8 @@ class ClusterCA:
         directory.mkdir(parents=True, exist_ok=True)
         # Write the key first, because a certificate without its key is a CA
         # that can sign nothing.
-        write_atomic(directory / KEY_FILE, _key_pem(key), 0o600)
-        write_atomic(
+        write_atomic_bytes(directory / KEY_FILE, _key_pem(key), 0o600)
+        write_atomic_bytes(
             directory / CERTIFICATE_FILE,
             certificate.public_bytes(serialization.Encoding.PEM),
             0o644,

@@ -13,7 +13,8 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IPolicyForHTTPS
 from zope.interface import implementer
 
-from ._files import fsync_directory
+from nano.durable import fsync_directory
+
 from ._options import client_options
 from ._receiver import BodySnippet, BodyToFile
 from ._reference import ImageFetchError, check_host, parse_reference

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pycdlib
 
+from nano.durable import fsync_directory
+
 from ._errors import SeedError
 
 # The seed contains a password hash, yet it is made world-readable like
@@ -104,19 +106,11 @@ def _write_replacing(path, iso):
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(partial, path)
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
     except OSError as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
         raise _failed(path, error) from error
-
-
-def _fsync_directory(directory):
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _failed(path, error):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import attrs
 
+from nano.durable import write_atomic_bytes
+
 from ._errors import DhcpError
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -255,21 +257,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     partial one: write a temporary file (mode 0644, because dnsmasq reads
     it after dropping root), fsync it, rename it, fsync the directory.
     """
-    temporary = path.with_name(f".{path.name}.tmp")
-    descriptor = os.open(
-        temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
-    )
-    with os.fdopen(descriptor, "w", encoding="ascii") as stream:
-        os.fchmod(descriptor, 0o644)
-        stream.write(text)
-        stream.flush()
-        os.fsync(descriptor)
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomic_bytes(path, text.encode("ascii"), 0o644)
 
 
 def read_leases(path: Path) -> list[Lease]:

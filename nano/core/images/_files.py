@@ -50,15 +50,6 @@ def sync_file(path: Path) -> None:
         os.close(descriptor)
 
 
-def sync_directory(directory: Path) -> None:
-    """Flush a directory's entries, so that a rename in it is durable."""
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def remove(path: Path) -> None:
     """Remove a file if it exists."""
     path.unlink(missing_ok=True)

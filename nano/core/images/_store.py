@@ -17,6 +17,7 @@ from pathlib import Path
 
 from twisted.internet.defer import Deferred
 
+from nano.durable import fsync_directory
 from nano.events import utc_time
 from nano.events.images import IMAGE_EVENTS
 from nano.projections import load
@@ -34,7 +35,6 @@ from ._files import (
     make_directories,
     remove,
     sha256_of,
-    sync_directory,
     sync_file,
 )
 from ._formats import InvalidImage, inspect
@@ -460,7 +460,7 @@ def _store(partial: Path, final: Path, image_format: str) -> dict:
         virtual_size = inspect(partial, image_format, size)
         sync_file(partial)
         os.rename(partial, final)
-        sync_directory(final.parent)
+        fsync_directory(final.parent)
     except BaseException:
         remove(partial)
         raise
