@@ -92,6 +92,21 @@ class Addresses:
         recorded.addCallback(lambda _: self._allocated(event))
         return recorded
 
+    def check_free(self, pool_name: str) -> None:
+        """
+        Check that ``pool_name`` has a free address now, so that a guest
+        creation is rejected at once rather than rolled back later.
+
+        :raises AddressError: the pool is missing or full.
+        """
+        pool = self.state.pools.get(pool_name)
+        if pool is None:
+            raise AddressError(
+                f"address pool {pool_name!r} not found; create it, or set "
+                "the compute pool's network to an existing address pool"
+            )
+        self._choose(pool)
+
     def _choose(self, pool) -> IPv4Address:
         ranges = [
             IPv4Range.parse(each.start, each.end, each.netmask)

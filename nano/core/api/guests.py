@@ -19,6 +19,7 @@ from nano.events.guests import GuestDeleted
 from nano.fabric import RemoteError
 from nano.projections.guests import CREATED, CREATING, ROLLED_BACK
 
+from .._addresses import AddressError
 from .._guests import CELL_ERRORS, CellUnavailable, ImageUnavailable
 from .._scheduler import Demand, NoCellFits
 from ._app import PREFIX
@@ -181,6 +182,7 @@ class GuestRoutes:
             config["cell"] = self.guests.choose_cell(config["pool"], demand)
         except NoCellFits as error:
             raise ApiError(503, str(error)) from None
+        self._check_address(config["pool"])
         key = (config["pool"], config["name"])
         if key in self._pending:
             raise conflict(
@@ -196,6 +198,17 @@ class GuestRoutes:
     def _release(self, result, key):
         self._pending.discard(key)
         return result
+
+    def _check_address(self, pool_name) -> None:
+        """Reject a guest whose compute pool's address pool is full."""
+        pool = self.api.state.pools.get(pool_name)
+        addresses = self.guests.addresses
+        if pool is None or pool.network is None or addresses is None:
+            return
+        try:
+            addresses.check_free(pool.network)
+        except AddressError as error:
+            raise conflict(str(error)) from None
 
     def _config(self, fields) -> dict:
         name = check_name("guest", text(fields, "name"))

@@ -4,6 +4,7 @@ from cluster_helpers import CORE_ADDRESS
 from guest_helpers import GuestTestCase
 from twisted.internet.defer import Deferred
 
+from nano.core._addresses import Addresses
 from nano.core._saga import RETRY_DELAY
 from nano.events import utc_time
 from nano.events.addresses import AddressAllocated
@@ -99,12 +100,26 @@ class GuestAddressTests(GuestTestCase):
             {first: "10.213.7.10", second: "10.213.7.11"},
         )
 
-    def test_full_pool_rolls_back(self):
-        """A guest with no free address is rolled back before the Cell
+    def test_full_pool_rejected(self):
+        """A guest of a full address pool gets 409 and nothing starts."""
+        for name in ["vm1", "vm2", "vm3"]:
+            self.created(name)
+        requests = len(self.cell.received)
+        reply = self.create(name="vm4")
+        self.assertEqual(reply.status, 409)
+        self.assertIn("no free address", reply.message)
+        self.advance(1)
+        self.assertEqual(len(self.cell.received), requests)
+
+    def test_full_pool_in_saga_rolls_back(self):
+        """A guest whose address was taken after Core accepted it (two
+        creates racing for the last one) is rolled back before the Cell
         is asked for anything."""
         for name in ["vm1", "vm2", "vm3"]:
             self.created(name)
         requests = len(self.cell.received)
+        # As if the check had run before another create took the address.
+        self.patch(Addresses, "check_free", lambda self, pool: None)
         guest_id = self.created("vm4")
         data = self.guest(guest_id)
         self.assertEqual(data["status"], "rolled back")
