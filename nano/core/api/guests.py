@@ -100,6 +100,8 @@ def progress(guest) -> int:
     if guest.status == CREATED:
         return 100
     total = 3 if guest.auto_start else 2
+    if "address" in guest.steps:
+        total += 1
     return min(99, len(guest.steps) * 100 // total)
 
 
