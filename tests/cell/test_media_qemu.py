@@ -14,7 +14,16 @@ import pytest_twisted
 
 from nano.cell.libvirt import DeviceSet, DomainState, domain_xml
 
-from .test_libvirt_qemu import MIB, host, qemu_spec, storage  # noqa: F401
+from .test_libvirt_qemu import (  # noqa: F401
+    BOOT_MARKER,
+    BOOT_TIMEOUT,
+    GUEST_IMAGE,
+    MIB,
+    host,
+    qemu_spec,
+    storage,
+    wait_for_marker,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
@@ -42,17 +51,20 @@ def source_of(xml):
 async def test_media_in_running_domain(host, storage, tmp_path, bus):  # noqa: F811
     """A running domain takes media in its drive and gives it back."""
     iso = make_iso(tmp_path / "test.iso")
-    disk = await storage.create(f"media-{bus}", 64 * MIB)
+    name = f"media-{bus}"
+    disk = await storage.create_from_image(name, GUEST_IMAGE, 64 * MIB)
+    console_log = str(tmp_path / "console.log")
     spec = qemu_spec(
-        f"nano-media-{bus}",
-        disk,
-        str(tmp_path / "console.log"),
-        DeviceSet(disk_bus=bus),
+        f"nano-media-{bus}", disk, console_log, DeviceSet(disk_bus=bus)
     )
     guest = await host.define(domain_xml(spec))
     try:
         await guest.start()
         assert await guest.state() is DomainState.RUNNING
+        # The firmware probes the drive while it boots and can close its
+        # tray under libvirt. The test guest loads no CD-ROM driver, so
+        # media changes after its boot do not race with the guest.
+        await wait_for_marker(console_log, BOOT_MARKER, BOOT_TIMEOUT)
         assert source_of(await guest.xml()) is None
 
         await guest.change_media(iso)
