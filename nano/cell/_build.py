@@ -5,11 +5,17 @@ from pathlib import Path
 
 import attrs
 from twisted.application.service import MultiService
+from twisted.logger import Logger
 
 from nano.cell.cloudinit import SeedStore
 from nano.cell.libvirt import Host
 from nano.cell.network import CellDhcp, make_directory
-from nano.cell.storage import LocalStorage, StorageError
+from nano.cell.storage import (
+    LocalStorage,
+    StorageError,
+    closed_directory,
+    make_passable_directory,
+)
 from nano.config import ConfigError
 from nano.events import Journal, JournalCorruptError, JournalLockedError
 from nano.events.cell import CELL_EVENTS
@@ -26,6 +32,8 @@ from ._modify import ModifyHandler
 from ._reporter import StatusReporter
 from ._settings import load_cell_settings
 from .service import CellService
+
+_log = Logger(namespace="nano.cell")
 
 JOURNAL_DIRECTORY = "journal"
 #: The image cache directory, under the storage directory so that
@@ -79,7 +87,7 @@ def build_cell(options, reactor, host=None, storage=None):
         # user out of it.
         _dhcp_directory(dhcp_directory)
     if storage is None:
-        _directory(Path(settings.storage_directory))
+        _storage_directory(Path(settings.storage_directory))
         storage = _storage(reactor, settings.storage_directory)
     if host is None:
         host = Host(reactor, settings.libvirt_uri)
@@ -201,6 +209,29 @@ def _dhcp_directory(path):
             f"cannot create the DHCP directory {path}: {error.strerror}; "
             "create it with mode 0755, or choose another --data directory"
         ) from None
+
+
+def _storage_directory(path):
+    """
+    Create the volume directory so that QEMU can reach it, and warn when
+    a directory on the way keeps an unprivileged QEMU out.
+    """
+    try:
+        make_passable_directory(path)
+    except OSError as error:
+        raise StartupError(
+            f"cannot create directory {path}: {error.strerror}; create it "
+            "or choose another --data directory or storage_directory"
+        ) from None
+    closed = closed_directory(path)
+    if closed is not None:
+        _log.warn(
+            "Directory {directory} does not let others pass (chmod o+x), so "
+            "a libvirtd that runs QEMU as an unprivileged user cannot open "
+            "the volumes in {storage}",
+            directory=str(closed),
+            storage=str(path),
+        )
 
 
 def _directory(path):

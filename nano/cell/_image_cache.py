@@ -9,11 +9,12 @@ fetched again. Two requests for the same
 checksum while it downloads share the one download.
 """
 
-import os
 from pathlib import Path
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
+
+from .storage import make_passable_directory
 
 #: The file suffix of each image kind: disk images are qcow2, media
 #: images are ISO 9660.
@@ -76,7 +77,7 @@ class ImageCache:
         return waiting
 
     def _download(self, host, reference, path):
-        os.makedirs(self.directory, exist_ok=True)
+        make_passable_directory(self.directory)
         self.fetches += 1
         started = self._reactor.seconds()
         self.log.info(

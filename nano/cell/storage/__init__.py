@@ -2,6 +2,7 @@
 Volumes on the Cell's local disk: one qcow2 system volume per instance.
 """
 
+from ._directories import closed_directory, make_passable_directory
 from ._errors import (
     InvalidVolume,
     StorageError,
@@ -21,4 +22,6 @@ __all__ = [
     "VolumeExists",
     "VolumeInfo",
     "VolumeNotFound",
+    "closed_directory",
+    "make_passable_directory",
 ]
