@@ -52,19 +52,12 @@ from pathlib import Path
 
 from nano.config import write_atomic
 from nano.signing import Request, sign
+from nano.testing.processes import TWISTD, free_port
 from nano.tls import ClusterCA, image_token
 
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
 SECRET = os.urandom(32).hex()
-TWISTD = Path(sys.executable).parent / "twistd"
-
-
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, process, log: Path, timeout=30.0) -> None:

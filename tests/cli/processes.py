@@ -7,13 +7,11 @@ import json
 import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 from nano.config import write_atomic
+from nano.testing.processes import TWISTD, free_port, wait_until
 
-TWISTD = Path(sys.executable).parent / "twistd"
 CELL = "Cell_cli"
 TEST_DRIVER = "test:///default"
 #: Fabric settings of both processes: loopback and fast timers.
@@ -25,24 +23,6 @@ FABRIC = {
     "disconnect_after": 1.5,
     "request_timeout": 3.0,
 }
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    """Return a free loopback port of ``kind``."""
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(check, timeout, what):
-    """Call ``check`` until it returns a true value, and return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Twistd:

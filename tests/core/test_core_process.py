@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,16 +17,10 @@ from pathlib import Path
 import pytest
 
 from nano.signing import Request, sign
+from nano.testing.processes import TWISTD, free_port
 
 pytestmark = pytest.mark.slow
-TWISTD = Path(sys.executable).parent / "twistd"
 START_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Core:

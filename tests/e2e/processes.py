@@ -8,8 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -17,8 +15,8 @@ from pathlib import Path
 
 from nano.config import write_atomic
 from nano.signing import Request, sign
+from nano.testing.processes import TWISTD, free_port, wait_until
 
-TWISTD = Path(sys.executable).parent / "twistd"
 SECRET = "5e" * 32
 #: Fabric settings of both processes: fast timers, so that a lost
 #: process is noticed within seconds.
@@ -30,24 +28,6 @@ FABRIC = {
     "disconnect_after": 1.5,
     "request_timeout": 3.0,
 }
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    """Return a free loopback port of ``kind``."""
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(check, timeout, what):
-    """Call ``check`` until it returns a true value, and return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Process:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from nano.testing.libvirtd import unavailable_reason
+from nano.testing.processes import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 QUICKSTART = Path(__file__).resolve().parents[2] / "tools" / "quickstart"
@@ -29,12 +30,6 @@ BRIDGE_ADDRESS = "10.213.246.1/24"
 POOL_RANGE = ("10.213.246.100", "10.213.246.199")
 NANO = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "nano"
 SUMMARY_GUEST = re.compile(r"Guest: +\S+ \(([0-9a-f-]+)\), address (\S+)")
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run(*arguments, timeout=600):
