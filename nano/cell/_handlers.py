@@ -318,7 +318,7 @@ class InstanceHandlers:
             await self._book.power(instance_id, "running", task_id=task_id)
 
     async def _build_seed(self, request, progress):
-        """Write the cloud-init seed ISO that a request asks for, if any."""
+        """Write the cloud-init seed ISO that a request names, if any."""
         if not wants_seed(request.cloud_init, request.network):
             return
         bus = device_set(request.template).disk_bus

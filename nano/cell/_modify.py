@@ -77,7 +77,7 @@ class ModifyHandler:
                 " recreate it with cloud_init to set its administrator"
             )
         # TODO: a guest that has run cloud-init with this instance-id
-        # keeps its old password; setting it in the running guest needs
+        # keeps its old password. Setting it in the running guest needs
         # the QEMU guest agent (libvirt's setUserPassword).
         await seeds.rebuild(
             request.instance_id, request.admin_name, request.admin_secret

@@ -16,12 +16,12 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
         return probe.getsockname()[1]
 
 
-def wait_until(check, timeout, what, interval=0.1):
+def wait_until(check, timeout, description, interval=0.1):
     """
     Call ``check`` every ``interval`` seconds until it returns a true
     value, and return that.
 
-    :raises AssertionError: naming ``what`` after ``timeout`` seconds.
+    :raises AssertionError: naming ``description`` after ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -29,4 +29,6 @@ def wait_until(check, timeout, what, interval=0.1):
         if result:
             return result
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {description}"
+    )

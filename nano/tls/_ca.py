@@ -48,10 +48,10 @@ class ClusterCA:
     The cluster's certificate authority, kept as two PEM files.
 
     Keys are EC P-256 (ECDSA with SHA-256). Making one took 0.08 ms
-    against 300 ms for RSA 3072 (cryptography 50 on a 2-core test VM),
-    which matters because Core issues a server certificate at each
-    start, and OpenSSL, curl and Twisted clients accept them in TLS 1.2
-    and 1.3.
+    against 300 ms for RSA 3072 (cryptography 50 on a 2-core test VM).
+    That matters because Core issues a server certificate at each start.
+    OpenSSL, curl and Twisted clients accept these keys in TLS 1.2 and
+    1.3.
 
     :ivar certificate_pem: the CA certificate (PEM), the only trust root
         of a Cell's image downloads.

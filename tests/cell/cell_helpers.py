@@ -71,7 +71,7 @@ class FakeStorage:
             return fail(
                 StorageError(f"qemu-img info failed for {image}", image)
             )
-        # A test image that holds a number has that virtual size.
+        # A test image that contains a number has that virtual size.
         content = Path(image).read_bytes()[:32]
         if content.isdigit() and int(content) > size:
             return fail(

@@ -141,7 +141,7 @@ class InsertEjectTests(MediaTestCase):
         self.assertEqual(saved.get("file"), self.iso)
 
     def test_eject(self):
-        """Eject empties the drive and the journal says so."""
+        """Eject empties the drive and the journal records it."""
         self.insert()
         reply = self.eject()
         self.assertIsInstance(reply, EjectMediaResponse)

@@ -71,7 +71,7 @@ def test_drive_target(bus, index, target, drive_bus):
 
 
 def test_media_and_boot_order():
-    """With media and boot_cdrom, the drive holds it and boots first."""
+    """With media and boot_cdrom, the drive contains it and boots first."""
     xml = domain_xml(spec(cdrom=ISO, boot_cdrom=True))
     assert drive(xml).find("source").get("file") == ISO
     assert boots(xml) == ["cdrom", "hd"]

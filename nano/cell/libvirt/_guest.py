@@ -24,8 +24,8 @@ _AFFECT_CONFIG = 2
 _MAXIMUM = 4  # VIR_DOMAIN_MEM_MAXIMUM and VIR_DOMAIN_VCPU_MAXIMUM
 _XML_SECURE = 1
 _XML_INACTIVE = 2
-#: How often, and how many seconds apart, a media change is tried while
-#: QEMU reports the drive's tray closed.
+#: Attempts at a media change, and seconds between them, while QEMU
+#: reports the drive's tray closed.
 TRAY_TRIES = 10
 TRAY_DELAY = 0.5
 # QEMU's error (7.2, blockdev-remove-medium) for a tray that is not open.
@@ -213,8 +213,8 @@ class Guest:
         for ``None``: in the definition, and in the running domain too.
 
         QEMU may report the drive's tray still closed just after a media
-        change, and then rejects the next one; the change is tried again
-        up to :data:`TRAY_TRIES` times, :data:`TRAY_DELAY` seconds apart.
+        change, and then rejects the next one. So the change is tried up to
+        :data:`TRAY_TRIES` times, :data:`TRAY_DELAY` seconds apart.
 
         :raises HypervisorError: the domain has no CD-ROM drive, or
             libvirt failed.

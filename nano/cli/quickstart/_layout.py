@@ -158,7 +158,7 @@ class Layout:
         return self.config("core") / "api.cfg"
 
     def console_log(self, guest_id: str) -> Path:
-        """The serial console log of an instance on the Cell."""
+        """Return the serial console log of an instance on the Cell."""
         return self.data("cell") / "consoles" / f"{guest_id}.log"
 
     @property

@@ -156,9 +156,9 @@ class AddressPoolRoutes:
         }
         settings = _pool_settings(fields, defaults)
         self._check_new_gateway(current, settings["gateway"])
-        # TODO: instances that already have an address keep the old
-        # gateway, DNS servers and provider, because Core sends the
-        # change to no Cell; they get the new ones when created again.
+        # TODO: Core sends this change to no Cell, so instances that
+        # already have an address keep the old gateway, DNS servers and
+        # provider. They get the new ones when created again.
         event = AddressPoolModified(
             aggregate_id=pool, time=self.api.now(), **settings
         )

@@ -65,7 +65,7 @@ class UploadBody:
     def write(self, data: bytes) -> None:
         """Store the next chunk of the request body."""
         # NOTE: this buffered write runs on the reactor thread, as
-        # twisted.web's own spooling of large bodies does; the hash,
+        # twisted.web's own spooling of large bodies does. The hash,
         # checks and sync run in a thread once the body is complete.
         self.received += len(data)
         if self._state is _State.FAILED:

@@ -64,7 +64,7 @@ class BodyLimitTests(ImageApiTestCase):
         self.assertEqual(reply.status, 201, reply.message)
 
     def test_plain_site_reads_at_most_limit(self):
-        """Without Core's request class, the limit holds all the same."""
+        """Without Core's request class, the limit still applies."""
         self.stub._agent._serverFactory.requestFactory = Request
         body = b" " * (MAX_BODY + 10)
         reply = self.call("POST", "/api/v1/media_images/", body)
